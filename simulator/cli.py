@@ -1,0 +1,256 @@
+"""The ``failsim`` command: parse options, call the library, render.
+
+Exit codes: 0 success (``check``: every target met), 1 a target missed, 2 bad input
+(one line on stderr naming the file and key path), 3 a target inconclusive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from simulator._version import __version__
+from simulator.errors import ModelErrors, SimulatorError
+
+app = typer.Typer(
+    name="failsim",
+    help=(
+        "Discrete-event reliability and failure-mode simulator for infrastructure.\n\n"
+        "Describe providers, regions, zones and services in YAML; failsim simulates failures "
+        "and repairs over many replications and reports availability (with 95% confidence "
+        "intervals), downtime, outages, recovery times and SLO verdicts."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+# wide enough for the tables when the output is a file or a CI log
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)
+
+EXIT_OK, EXIT_MISSED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+
+FileArg = Annotated[Path, typer.Argument(help="Topology YAML file.", show_default=False)]
+ReplicationsOpt = Annotated[
+    int | None, typer.Option("--replications", "-n", help="Replications (default: the file's).", min=1)
+]
+HorizonOpt = Annotated[
+    str | None, typer.Option("--horizon", help="Measured time per replication, e.g. 30d, 10y (default: the file's).")
+]
+WarmupOpt = Annotated[str | None, typer.Option("--warmup", help="Simulated before the horizon and ignored, e.g. 1d.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", "-s", help="Root random seed (default: the file's).", min=0)]
+ExecutorOpt = Annotated[
+    str, typer.Option("--executor", help="Where replications run: serial or processes.")
+]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Processes for --executor processes.", min=1)]
+ProgressOpt = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Show a progress bar (only on a terminal).")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"failsim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """failsim: simulate failures, repairs and outages; estimate availability with CIs."""
+
+
+def _fail(error: SimulatorError) -> typer.Exit:
+    text = error.one_line() if hasattr(error, "one_line") else str(error)
+    err.print(text, markup=False, highlight=False)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+@contextmanager
+def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    if not (enabled and err.is_terminal):
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write the whole file or nothing: a temporary file renamed into place."""
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _simulate(file: Path, replications, horizon, warmup, seed, executor, workers, progress):
+    import simulator
+
+    model = simulator.load(file)
+    with _progress(progress, f"{file.name}") as update:
+        return simulator.run(
+            model, replications=replications, seed=seed, horizon=horizon, warmup=warmup,
+            executor=executor, workers=workers, progress=update,
+        )
+
+
+def _rich_table(headers: list[str], rows: list[list[str]], title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for i, h in enumerate(headers):
+        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for r in rows:
+        table.add_row(*r)
+    return table
+
+
+_VERDICT_STYLE = {"met": "green", "missed": "bold red", "inconclusive": "yellow"}
+
+
+def _render(results: Any) -> None:
+    from simulator.report_text import FOOTNOTE, _heading, slo_table, summary_table
+
+    out.print(_heading(results), highlight=False)
+    out.print(_rich_table(*summary_table(results)))
+    out.print(FOOTNOTE, style="dim", highlight=False)
+    if results.slo:
+        headers, rows = slo_table(results)
+        for r in rows:
+            r[-1] = f"[{_VERDICT_STYLE[r[-1]]}]{r[-1]}[/]"
+        out.print(_rich_table(headers, rows, title="SLO"))
+
+
+@app.command()
+def run(
+    file: FileArg,
+    replications: ReplicationsOpt = None,
+    horizon: HorizonOpt = None,
+    warmup: WarmupOpt = None,
+    seed: SeedOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result instead of the table.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the JSON result to this file.")
+    ] = None,
+    executor: ExecutorOpt = "serial",
+    workers: WorkersOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Simulate a topology and report availability, downtime, outages and SLO verdicts."""
+    try:
+        results = _simulate(file, replications, horizon, warmup, seed, executor, workers, progress)
+        text = results.to_json()
+        if output is not None:
+            _write_atomic(output, text + "\n")
+    except SimulatorError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:
+        err.print(f"{exc.filename or output}: cannot write: {exc.strerror}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if as_json:
+        out.print_json(text) if out.is_terminal else sys.stdout.write(text + "\n")
+    else:
+        _render(results)
+
+
+@app.command()
+def check(
+    files: Annotated[list[Path], typer.Argument(help="Topology YAML files with slo targets.", show_default=False)],
+    replications: ReplicationsOpt = None,
+    horizon: HorizonOpt = None,
+    seed: SeedOpt = None,
+    executor: ExecutorOpt = "serial",
+    workers: WorkersOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Judge every slo target of each file; for CI gates.
+
+    Exit 0 when every target is met (CI lower bound at or above the target), 1 when any
+    is missed (CI upper bound below it), 3 when any is inconclusive (the CI straddles
+    the target: run more replications), 2 on bad input.
+    """
+    verdicts: list[str] = []
+    for file in files:
+        try:
+            results = _simulate(file, replications, horizon, None, seed, executor, workers, progress)
+        except SimulatorError as exc:
+            raise _fail(exc) from None
+        if not results.slo:
+            err.print(f"{file}: slo: no targets to check (add slo.availability or slo.rto)", markup=False)
+            raise typer.Exit(EXIT_BAD_INPUT)
+        from simulator.report_text import slo_table
+
+        headers, rows = slo_table(results)
+        for r in rows:
+            r[-1] = f"[{_VERDICT_STYLE[r[-1]]}]{r[-1]}[/]"
+        out.print(_rich_table(headers, rows, title=f"{file}: {results.verdict}"))
+        verdicts.append(results.verdict)
+    if "missed" in verdicts:
+        raise typer.Exit(EXIT_MISSED)
+    if "inconclusive" in verdicts:
+        raise typer.Exit(EXIT_INCONCLUSIVE)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Topology YAML files.", show_default=False)],
+) -> None:
+    """Check topology files without running them; list every problem, one per line."""
+    import simulator
+
+    bad = False
+    for file in files:
+        try:
+            model = simulator.load(file)
+        except ModelErrors as exc:
+            for e in exc.errors:
+                err.print(e.one_line(), markup=False, highlight=False)
+            bad = True
+            continue
+        except SimulatorError as exc:
+            err.print(exc.one_line() if hasattr(exc, "one_line") else str(exc), markup=False, highlight=False)
+            bad = True
+            continue
+        n_rep = sum(s.replica_count for s in model.services.values())
+        out.print(f"{file}: ok ({len(model.services)} services, {n_rep} replicas, {len(model.zones())} zones)", highlight=False)
+    if bad:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of topology files (for editors and CI linters)."""
+    from simulator.model.spec import Topology
+
+    sys.stdout.write(json.dumps(Topology.model_json_schema(by_alias=True), indent=2) + "\n")
+
+
+def main() -> None:
+    """Entry point of the ``failsim`` console script."""
+    app()

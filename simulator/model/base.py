@@ -1,0 +1,129 @@
+"""Shared building blocks of the declarative specs: the frozen base model and unit types."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
+
+from simulator import units
+
+__all__ = [
+    "Spec",
+    "Duration",
+    "PositiveDuration",
+    "Rate",
+    "Fraction",
+    "Name",
+    "suggest",
+]
+
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+
+
+def suggest(word: str, choices: Any) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class Spec(BaseModel):
+    """Base of every spec: frozen, unknown keys refused with a suggestion."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        str_strip_whitespace=True,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            allowed = {f.alias or n for n, f in cls.model_fields.items()}
+            names = set(cls.model_fields)
+            for key in data:
+                if key not in allowed and key not in names:
+                    raise PydanticCustomError(
+                        "unknown_key",
+                        f"unknown key{suggest(key, sorted(allowed))}",
+                        {"key": str(key)},
+                    )
+        elif data is not None and not isinstance(data, BaseModel):
+            raise PydanticCustomError("not_a_mapping", f"expected a mapping of keys, got {data!r}")
+        return data
+
+
+def _unit(parse):
+    def validate(value: Any) -> Any:
+        try:
+            return parse(value)
+        except units.UnitError as exc:
+            raise PydanticCustomError("unit", str(exc)) from None
+
+    return validate
+
+
+def _positive(parse, what: str):
+    inner = _unit(parse)
+
+    def validate(value: Any) -> Any:
+        seconds = inner(value)
+        if seconds <= 0:
+            raise PydanticCustomError("positive", f"must be a positive {what}, got {value!r}")
+        return seconds
+
+    return validate
+
+
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "description": "seconds"},
+        {
+            "type": "string",
+            "pattern": r"^(\s*[0-9.eE+-]+\s*(ms|min|s|m|h|d|w|y))+\s*$",
+            "description": "a duration with units: ms s m h d w y (e.g. 250ms, 1h30m, 2y)",
+        },
+    ]
+}
+_RATE_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "description": "per second"},
+        {"type": "string", "pattern": r"^\s*[0-9.eE+-]+\s*[kKM]?\s*/\s*(ms|min|s|m|h|d|w|y)\s*$"},
+    ]
+}
+_FRACTION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "maximum": 1},
+        {"type": "string", "pattern": r"^\s*[0-9.]+\s*%\s*$", "description": "e.g. 99.95%"},
+    ]
+}
+
+#: A duration in seconds, written ``250ms``, ``10m``, ``4h``, ``30d``, ``2y`` or a number.
+Duration = Annotated[float, BeforeValidator(_unit(units.parse_duration)), WithJsonSchema(_DURATION_SCHEMA)]
+#: A duration that must be strictly positive.
+PositiveDuration = Annotated[
+    float, BeforeValidator(_positive(units.parse_duration, "duration")), WithJsonSchema(_DURATION_SCHEMA)
+]
+#: A rate in events per second, written ``400/s`` or ``1.2k/m``.
+Rate = Annotated[float, BeforeValidator(_unit(units.parse_rate)), WithJsonSchema(_RATE_SCHEMA)]
+#: A fraction in [0, 1], written ``99.95%`` or ``0.9995``.
+Fraction = Annotated[float, BeforeValidator(_unit(units.parse_fraction)), WithJsonSchema(_FRACTION_SCHEMA)]
+
+
+def _name(value: Any) -> Any:
+    import re
+
+    if not isinstance(value, str) or not re.match(_NAME_PATTERN, value):
+        raise PydanticCustomError(
+            "name",
+            f"names use letters, digits and _ . : - (and start with a letter or digit), got {value!r}",
+        )
+    return value
+
+
+#: The name of a provider, region, zone or service.
+Name = Annotated[str, BeforeValidator(_name), WithJsonSchema({"type": "string", "pattern": _NAME_PATTERN})]

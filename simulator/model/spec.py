@@ -1,0 +1,225 @@
+"""The topology spec: providers > regions > zones, services, failures and targets.
+
+These are frozen pydantic models: they validate one document and compute nothing.
+YAML keys carry units in their values (``mttr: 10m``); the Python attributes carry
+them in their names (``mttr_s``). Cross-references (zone and service names, cycles,
+quorum sizes) are checked by :func:`simulator.model.validate.check`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, PositiveInt, PrivateAttr, model_validator
+from pydantic_core import PydanticCustomError
+
+from simulator.model.base import Duration, Fraction, Name, PositiveDuration, Spec
+from simulator.model.distributions import Dist, exponential
+from simulator.units import YEAR
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = [
+    "FailureSpec",
+    "ZoneSpec",
+    "RegionSpec",
+    "ProviderSpec",
+    "CallSpec",
+    "ServiceSpec",
+    "CommonCauseSpec",
+    "SLOSpec",
+    "Topology",
+]
+
+
+class FailureSpec(Spec):
+    """How a component fails and is repaired.
+
+    Either the shorthand ``{mtbf: 30d, mttr: 10m}`` (exponential both ways; ``mtbf`` is
+    the mean time the component stays up) or ``{ttf: DIST, ttr: DIST}``; the two
+    styles may be mixed, e.g. ``{mtbf: 1y, ttr: {lognormal: {median: 2h, sigma: 1}}}``.
+    """
+
+    mtbf_s: PositiveDuration | None = Field(
+        default=None, alias="mtbf", description="mean time between failures (mean up time)"
+    )
+    mttr_s: PositiveDuration | None = Field(default=None, alias="mttr", description="mean time to repair")
+    ttf: Dist | None = Field(default=None, description="distribution of the time to failure")
+    ttr: Dist | None = Field(default=None, description="distribution of the time to repair")
+
+    @model_validator(mode="after")
+    def _complete(self) -> FailureSpec:
+        if (self.mtbf_s is None) == (self.ttf is None):
+            raise PydanticCustomError("failure", "give exactly one of 'mtbf' or 'ttf'")
+        if (self.mttr_s is None) == (self.ttr is None):
+            raise PydanticCustomError("failure", "give exactly one of 'mttr' or 'ttr'")
+        return self
+
+    @property
+    def ttf_dist(self) -> Any:
+        return self.ttf if self.ttf is not None else exponential(self.mtbf_s)  # type: ignore[arg-type]
+
+    @property
+    def ttr_dist(self) -> Any:
+        return self.ttr if self.ttr is not None else exponential(self.mttr_s)  # type: ignore[arg-type]
+
+    @property
+    def availability(self) -> float:
+        """Steady-state availability MTTF / (MTTF + MTTR) of the component alone."""
+        up, down = self.ttf_dist.mean, self.ttr_dist.mean
+        return up / (up + down)
+
+
+class ZoneSpec(Spec):
+    """An availability zone: an independent failure domain inside a region."""
+
+    failure: FailureSpec | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class RegionSpec(Spec):
+    failure: FailureSpec | None = None
+    zones: dict[Name, ZoneSpec] = Field(min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_zones(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("zones"), dict):
+            data = {**data, "zones": {k: ({} if v is None else v) for k, v in data["zones"].items()}}
+        return data
+
+
+class ProviderSpec(Spec):
+    failure: FailureSpec | None = None
+    regions: dict[Name, RegionSpec] = Field(min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class CallSpec(Spec):
+    """A dependency: the service calls ``service`` for each request it serves."""
+
+    service: Name
+    optional: bool = Field(
+        default=False, description="a soft dependency: its failure does not fail the caller"
+    )
+
+
+class SLOSpec(Spec):
+    """Reliability targets; each is judged against the estimate's confidence interval."""
+
+    availability: Fraction | None = Field(default=None, description="time-based, e.g. 99.95%")
+    rto_s: PositiveDuration | None = Field(
+        default=None, alias="rto", description="95th percentile of outage duration"
+    )
+
+
+class ServiceSpec(Spec):
+    """A service: replicas placed in zones, a quorum, a per-replica failure and calls."""
+
+    replicas: dict[Name, PositiveInt] = Field(min_length=1, description="zone -> replica count")
+    min_healthy: PositiveInt = Field(
+        default=1, description="replicas that must serve for the service to be up (k of n)"
+    )
+    failure: FailureSpec | None = Field(default=None, description="per replica")
+    calls: tuple[CallSpec, ...] = ()
+    slo: SLOSpec | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def replica_count(self) -> int:
+        return sum(self.replicas.values())
+
+
+class CommonCauseSpec(Spec):
+    """A beta-factor group.
+
+    With the members' failure rate λ, each member fails on its own at (1 − β)·λ and a
+    shared shock at β·λ fails every member that is up at that moment.
+    """
+
+    name: Name | None = None
+    members: tuple[Name, ...] = Field(min_length=1, description="services whose replicas share the shock")
+    beta: Fraction = Field(description="fraction of failures that are common-cause")
+
+    @model_validator(mode="after")
+    def _beta_positive(self) -> CommonCauseSpec:
+        if self.beta <= 0:
+            raise PydanticCustomError("beta", "'beta' must be above 0 (remove the group instead)")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or "+".join(self.members)
+
+
+class Topology(Spec):
+    """A whole infrastructure: what fails, what depends on what, and the targets.
+
+    Build it with :func:`simulator.load` from YAML or directly in Python; run it with
+    :func:`simulator.run`.
+    """
+
+    name: Name
+    description: str = ""
+    horizon_s: PositiveDuration = Field(
+        default=YEAR, alias="horizon", description="measured time per replication"
+    )
+    warmup_s: Duration = Field(
+        default=0.0, alias="warmup", description="simulated before the horizon and ignored"
+    )
+    replications: PositiveInt = 100
+    seed: int = Field(default=0, ge=0)
+    repair_crews: PositiveInt | None = Field(
+        default=None, description="shared on-call capacity for replica repairs (FIFO); default unlimited"
+    )
+    providers: dict[Name, ProviderSpec] = Field(min_length=1)
+    services: dict[Name, ServiceSpec] = Field(min_length=1)
+    common_cause: tuple[CommonCauseSpec, ...] = ()
+    entries: tuple[Name, ...] | None = Field(
+        default=None, description="entry services; default: services no other service calls"
+    )
+    slo: SLOSpec | None = None
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str | None:
+        """The file the model was loaded from, if any."""
+        return self._source
+
+    # -- derived views -------------------------------------------------------------
+
+    def zones(self) -> dict[str, tuple[str, str]]:
+        """Map each zone name to its ``(provider, region)``."""
+        return {
+            z: (p, r)
+            for p, prov in self.providers.items()
+            for r, reg in prov.regions.items()
+            for z in reg.zones
+        }
+
+    def regions(self) -> dict[str, str]:
+        """Map each region name to its provider."""
+        return {r: p for p, prov in self.providers.items() for r in prov.regions}
+
+    def entry_services(self) -> tuple[str, ...]:
+        """Entry points: ``entries`` if given, else the services no other service calls."""
+        if self.entries is not None:
+            return self.entries
+        called = {c.service for s in self.services.values() for c in s.calls}
+        return tuple(s for s in self.services if s not in called)
+
+    def graph(self) -> nx.DiGraph:
+        """The topology as a networkx DiGraph (see :func:`simulator.graph.build_graph`)."""
+        from simulator.graph import build_graph
+
+        return build_graph(self)
+
+    def model_hash(self) -> str:
+        """A short, stable hash of everything that defines the model."""
+        import hashlib
+        import json
+
+        text = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]

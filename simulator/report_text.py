@@ -1,0 +1,124 @@
+"""Tables of a run's main figures, shared by the text summary, HTML and the CLI."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+from simulator.engine.plan import SYSTEM
+from simulator.units import YEAR, format_duration
+
+if TYPE_CHECKING:
+    from simulator.results import Results
+
+__all__ = ["summary_table", "slo_table", "render_text", "render_html", "fmt_availability", "fmt_nines"]
+
+
+def fmt_availability(mean: float | None, lo: float | None = None, hi: float | None = None) -> str:
+    if mean is None:
+        return "-"
+    text = f"{mean * 100:.4f}%"
+    if lo is not None and hi is not None:
+        text += f" [{lo * 100:.4f}, {hi * 100:.4f}]"
+    return text
+
+
+def fmt_nines(value: float | None, mean: float | None) -> str:
+    if mean is None:
+        return "-"
+    if value is None:
+        return "no downtime"
+    return f"{value:.2f}"
+
+
+def _fmt_num(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}g}"
+
+
+def summary_table(results: Results) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows: one row for the system, then one per service."""
+    headers = [
+        "scope", "availability", "95% CI", "nines", "own", "downtime/yr", "outages/yr", "mean outage", "p95 outage",
+    ]
+    rows = []
+    for name in [SYSTEM, *results.services]:
+        st = results.scope(name)
+        a = st.availability
+        label = f"system ({', '.join(results.info.entries)})" if name == SYSTEM else name
+        ci = "-" if a.lo is None else f"{a.lo * 100:.4f} - {a.hi * 100:.4f}"
+        rows.append(
+            [
+                label,
+                fmt_availability(a.mean),
+                ci,
+                fmt_nines(st.nines, a.mean),
+                "" if name == SYSTEM else fmt_availability(st.own_availability.mean),
+                format_duration((st.minutes_per_year.mean or 0.0) * 60.0),
+                _fmt_num(st.outages_per_year.mean),
+                format_duration(st.mean_outage_s.mean) if st.mean_outage_s.mean is not None else "-",
+                format_duration(st.rto_p95_s.mean) if st.rto_p95_s.mean is not None else "-",
+            ]
+        )
+    return headers, rows
+
+
+def _fmt_target(metric: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if metric == "availability":
+        return f"{value * 100:.4f}%"
+    return format_duration(value)
+
+
+def slo_table(results: Results) -> tuple[list[str], list[list[str]]]:
+    headers = ["target", "objective", "estimate [95% CI]", "verdict"]
+    rows = []
+    for key, v in results.slo.items():
+        ci = v["ci95"]
+        est = _fmt_target(v["metric"], v["estimate"])
+        if ci:
+            est += f" [{_fmt_target(v['metric'], ci[0])}, {_fmt_target(v['metric'], ci[1])}]"
+        rows.append([key, _fmt_target(v["metric"], v["target"]), est, v["verdict"]])
+    return headers, rows
+
+
+def _heading(results: Results) -> str:
+    info = results.info
+    return (
+        f"{info.name}: {info.replications} replications x {format_duration(info.horizon_s)}"
+        f" ({info.horizon_s / YEAR:.3g} years each), seed {info.seed}, backend {info.backend}"
+    )
+
+
+def _text_table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+FOOTNOTE = (
+    "availability is time-based; 'own' counts only the service's own replicas (quorum), "
+    "ignoring its dependencies, to show the weak link."
+)
+
+
+def render_text(results: Results) -> str:
+    parts = [_heading(results), "", _text_table(*summary_table(results)), FOOTNOTE]
+    if results.slo:
+        parts += ["", _text_table(*slo_table(results))]
+    return "\n".join(parts)
+
+
+def _html_table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(results: Results) -> str:
+    parts = [f"<p><b>{html.escape(_heading(results))}</b></p>", _html_table(*summary_table(results))]
+    if results.slo:
+        parts.append(_html_table(*slo_table(results)))
+    return "<div class='failsim-results'>" + "".join(parts) + "</div>"

@@ -1,0 +1,310 @@
+"""The results of a run: raw per-replication records plus derived statistics.
+
+:class:`Results` keeps every replication's plain summary and derives estimates with
+confidence intervals on demand (cached). It renders as a text table (``summary()``),
+an HTML table in notebooks, a pandas DataFrame (``to_frame()``) and the JSON result
+contract (``to_dict()`` / ``to_json()``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from simulator.engine.plan import SYSTEM
+from simulator.engine.replication import ReplicationRecord
+from simulator.metrics.availability import nines
+from simulator.metrics.stats import Estimate, mean_ci, quantile_ci, ratio_ci
+from simulator.units import YEAR
+
+__all__ = ["Results", "ScopeStats", "RunInfo"]
+
+_MIN_PER_YEAR = YEAR / 60.0
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What was run: enough to reproduce it."""
+
+    name: str
+    seed: int | None
+    replications: int
+    horizon_s: float
+    warmup_s: float
+    version: str
+    model_hash: str
+    backend: str
+    entries: tuple[str, ...]
+    slo: dict  # scope -> {"availability": fraction, "rto_s": seconds}
+
+
+@dataclass(frozen=True)
+class ScopeStats:
+    """Availability, downtime and recovery of one service (or of the whole system)."""
+
+    availability: Estimate
+    own_availability: Estimate  # the service's own quorum, ignoring its dependencies
+    minutes_per_year: Estimate
+    outages_per_year: Estimate
+    mean_outage_s: Estimate
+    mtbf_s: Estimate
+    rto_p50_s: Estimate
+    rto_p95_s: Estimate
+
+    @property
+    def nines(self) -> float | None:
+        return None if self.availability.mean is None else nines(self.availability.mean)
+
+
+def _scope_stats(records: list[ReplicationRecord], scope: str, seed: int) -> ScopeStats:
+    stats = [r.services[scope] for r in records]
+    observed = np.array([s.observed_s for s in stats])
+    down = np.array([s.down_s for s in stats])
+    outages = np.array([s.outages for s in stats], dtype=float)
+    durations = [s.durations_s for s in stats]
+    own_down = np.array([r.own_down_s.get(scope, s.down_s) for r, s in zip(records, stats)])
+    return ScopeStats(
+        availability=mean_ci(1.0 - down / observed, bounds=(0.0, 1.0)),
+        own_availability=mean_ci(1.0 - own_down / observed, bounds=(0.0, 1.0)),
+        minutes_per_year=mean_ci(down / observed * _MIN_PER_YEAR, bounds=(0.0, math.inf)),
+        outages_per_year=mean_ci(outages / observed * YEAR, bounds=(0.0, math.inf)),
+        mean_outage_s=ratio_ci(down, outages),
+        mtbf_s=ratio_ci(observed - down, outages),
+        rto_p50_s=quantile_ci(durations, 0.50, seed=seed),
+        rto_p95_s=quantile_ci(durations, 0.95, seed=seed),
+    )
+
+
+def _verdict(target: float, est: Estimate, higher_is_better: bool) -> str:
+    if est.mean is None:
+        return "inconclusive"
+    lo = est.lo if est.lo is not None else est.mean
+    hi = est.hi if est.hi is not None else est.mean
+    if est.lo is None:  # a single replication cannot tell
+        return "inconclusive"
+    if higher_is_better:
+        return "met" if lo >= target else "missed" if hi < target else "inconclusive"
+    return "met" if hi <= target else "missed" if lo > target else "inconclusive"
+
+
+def _num(x: float | None) -> float | None:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return None
+    return float(x)
+
+
+class Results:
+    """Everything a run produced.
+
+    Parameters
+    ----------
+    info : RunInfo
+        What was run (seed, horizon, model hash...).
+    records : list of ReplicationRecord
+        One plain summary per replication, in replication order.
+    wall_s : float
+        Wall-clock time of the run (not part of the JSON, which must be reproducible).
+    """
+
+    def __init__(self, info: RunInfo, records: list[ReplicationRecord], wall_s: float = 0.0) -> None:
+        self.info = info
+        self.records = sorted(records, key=lambda r: r.index)
+        self.wall_s = wall_s
+
+    # -- estimates -------------------------------------------------------------------
+
+    @property
+    def services(self) -> list[str]:
+        return [k for k in self.records[0].services if k != SYSTEM]
+
+    @cached_property
+    def _scopes(self) -> dict[str, ScopeStats]:
+        seed = self.info.seed or 0
+        return {s: _scope_stats(self.records, s, seed) for s in [SYSTEM, *self.services]}
+
+    def scope(self, name: str = SYSTEM) -> ScopeStats:
+        """Statistics of one service, or of the system (``"system"``, the default)."""
+        try:
+            return self._scopes[name]
+        except KeyError:
+            raise KeyError(f"no service {name!r}; known: {', '.join(self.services)}") from None
+
+    @property
+    def availability(self) -> Estimate:
+        """Time-based availability of the system (every entry service up)."""
+        return self.scope().availability
+
+    @cached_property
+    def components(self) -> dict[str, dict[str, float | None]]:
+        """Per component group: failures per year, observed MTTR and own availability."""
+        out = {}
+        for g in self.records[0].groups:
+            stats = [r.groups[g] for r in self.records]
+            observed = sum(r.observed_s for r in self.records) * stats[0].members
+            failures = sum(s.failures for s in stats)
+            repairs = sum(s.repairs for s in stats)
+            out[g] = {
+                "members": stats[0].members,
+                "failures_per_year": failures / observed * YEAR if observed else None,
+                "mttr_s": sum(s.repair_s for s in stats) / repairs if repairs else None,
+                "availability": 1.0 - sum(s.down_s for s in stats) / observed if observed else None,
+            }
+        return out
+
+    @cached_property
+    def slo(self) -> dict[str, dict[str, Any]]:
+        """Each target with its estimate, interval and verdict (met / missed / inconclusive)."""
+        out: dict[str, dict[str, Any]] = {}
+        for scope, targets in self.info.slo.items():
+            st = self.scope(scope)
+            prefix = "" if scope == SYSTEM else f"{scope}."
+            if targets.get("availability") is not None:
+                est, target = st.availability, targets["availability"]
+                out[prefix + "availability"] = {
+                    "scope": scope, "metric": "availability", "target": target,
+                    "estimate": est.mean, "ci95": None if est.lo is None else [est.lo, est.hi],
+                    "verdict": _verdict(target, est, higher_is_better=True),
+                }
+            if targets.get("rto_s") is not None:
+                est, target = st.rto_p95_s, targets["rto_s"]
+                verdict = "met" if est.mean is None and len(self.records) > 1 else _verdict(target, est, False)
+                out[prefix + "rto"] = {
+                    "scope": scope, "metric": "rto_p95_s", "target": target,
+                    "estimate": est.mean, "ci95": None if est.lo is None else [est.lo, est.hi],
+                    "verdict": verdict,
+                }
+        return out
+
+    @property
+    def verdict(self) -> str:
+        """``missed`` if any target is missed, else ``inconclusive`` if any is, else ``met``."""
+        verdicts = {v["verdict"] for v in self.slo.values()}
+        if "missed" in verdicts:
+            return "missed"
+        if "inconclusive" in verdicts:
+            return "inconclusive"
+        return "met"
+
+    # -- exports ---------------------------------------------------------------------
+
+    def _scope_dict(self, name: str) -> dict[str, Any]:
+        st = self.scope(name)
+
+        def ci(e: Estimate) -> list | None:
+            return None if e.lo is None else [_num(e.lo), _num(e.hi)]
+
+        return {
+            "availability": {
+                "time": {**st.availability.to_dict(), "nines": _num(st.nines)},
+                "requests": None,
+                **({} if name == SYSTEM else {"own": st.own_availability.to_dict()}),
+            },
+            "downtime": {
+                "minutes_per_year": st.minutes_per_year.mean,
+                "outages_per_year": st.outages_per_year.mean,
+                "mean_outage_s": st.mean_outage_s.mean,
+                "mtbf_s": st.mtbf_s.mean,
+                "ci95": {
+                    "minutes_per_year": ci(st.minutes_per_year),
+                    "outages_per_year": ci(st.outages_per_year),
+                    "mean_outage_s": ci(st.mean_outage_s),
+                    "mtbf_s": ci(st.mtbf_s),
+                },
+            },
+            "recovery": {
+                "mttr_s": st.mean_outage_s.mean,
+                "rto_p50_s": st.rto_p50_s.mean,
+                "rto_p95_s": st.rto_p95_s.mean,
+                "ci95": {"rto_p50_s": ci(st.rto_p50_s), "rto_p95_s": ci(st.rto_p95_s)},
+            },
+            "latency_s": None,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON result contract (see the README); reproducible for a given seed."""
+        info = self.info
+        return {
+            "name": info.name,
+            "seed": info.seed,
+            "replications": info.replications,
+            "horizon_s": info.horizon_s,
+            "warmup_s": info.warmup_s,
+            "version": info.version,
+            "model_hash": info.model_hash,
+            "backend": info.backend,
+            "entries": list(info.entries),
+            **self._scope_dict(SYSTEM),
+            "services": {s: self._scope_dict(s) for s in self.services},
+            "components": self.components,
+            "cost": None,
+            "slo": self.slo,
+            "verdict": self.verdict if self.slo else None,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def to_frame(self):
+        """One row per scope (``system`` then each service) with estimates and intervals."""
+        import pandas as pd
+
+        rows = []
+        for name in [SYSTEM, *self.services]:
+            st = self.scope(name)
+            rows.append(
+                {
+                    "scope": name,
+                    "availability": st.availability.mean,
+                    "availability_lo": st.availability.lo,
+                    "availability_hi": st.availability.hi,
+                    "nines": st.nines,
+                    "own_availability": None if name == SYSTEM else st.own_availability.mean,
+                    "downtime_min_per_year": st.minutes_per_year.mean,
+                    "outages_per_year": st.outages_per_year.mean,
+                    "mean_outage_s": st.mean_outage_s.mean,
+                    "mtbf_s": st.mtbf_s.mean,
+                    "rto_p95_s": st.rto_p95_s.mean,
+                }
+            )
+        return pd.DataFrame(rows).set_index("scope")
+
+    def replications_frame(self):
+        """One row per replication and scope: the raw figures the estimates come from."""
+        import pandas as pd
+
+        rows = [
+            {
+                "replication": r.index,
+                "scope": name,
+                "availability": s.availability,
+                "down_s": s.down_s,
+                "outages": s.outages,
+                "observed_s": s.observed_s,
+            }
+            for r in self.records
+            for name, s in r.services.items()
+        ]
+        return pd.DataFrame(rows)
+
+    def summary(self) -> str:
+        """A readable text table of the main figures."""
+        from simulator.report_text import render_text
+
+        return render_text(self)
+
+    def __repr__(self) -> str:
+        a = self.availability
+        return (
+            f"<Results {self.info.name!r}: {self.info.replications} replications x "
+            f"{self.info.horizon_s / YEAR:.3g}y, availability {a.mean:.6f} ({self.info.backend})>"
+        )
+
+    def _repr_html_(self) -> str:
+        from simulator.report_text import render_html
+
+        return render_html(self)
