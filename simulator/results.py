@@ -67,7 +67,7 @@ def _scope_stats(records: list[ReplicationRecord], scope: str, seed: int) -> Sco
     down = np.array([s.down_s for s in stats])
     outages = np.array([s.outages for s in stats], dtype=float)
     durations = [s.durations_s for s in stats]
-    own_down = np.array([r.own_down_s.get(scope, s.down_s) for r, s in zip(records, stats)])
+    own_down = np.array([r.own_down_s.get(scope, s.down_s) for r, s in zip(records, stats, strict=False)])
     return ScopeStats(
         availability=mean_ci(1.0 - down / observed, bounds=(0.0, 1.0)),
         own_availability=mean_ci(1.0 - own_down / observed, bounds=(0.0, 1.0)),

@@ -17,7 +17,7 @@ backend) and samples with a caller-supplied ``numpy.random.Generator``.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, ClassVar, Union
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from pydantic import Discriminator, Field, Tag, model_validator
@@ -294,7 +294,7 @@ from pydantic import BeforeValidator  # noqa: E402  (kept next to its only use)
 
 #: Any supported distribution; validated from the one-key mapping form.
 Dist = Annotated[
-    Union[tuple(Annotated[c, Tag(_TAG_PREFIX + f)] for f, c in _CLASSES.items())],  # type: ignore[misc]
+    tuple(Annotated[c, Tag(_TAG_PREFIX + f)] for f, c in _CLASSES.items()),  # type: ignore[misc]
     Discriminator(_family_of),
     BeforeValidator(_validate_dist),
 ]

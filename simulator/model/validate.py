@@ -116,26 +116,27 @@ def _check_cycle(top: Topology) -> list[ModelError]:
 
 def _check_groups(top: Topology) -> list[ModelError]:
     errors: list[ModelError] = []
+    group_of: dict[str, int] = {}
     for i, group in enumerate(top.common_cause):
         for j, member in enumerate(group.members):
+            where = ("common_cause", i, "members", j)
             if member not in top.services:
+                errors.append(ModelError(f"unknown service {member!r}{suggest(member, top.services)}", where))
+            elif top.services[member].failure is None:
                 errors.append(
                     ModelError(
-                        f"unknown service {member!r}{suggest(member, top.services)}",
-                        ("common_cause", i, "members", j),
+                        f"service {member!r} has no failure spec, so it has no failure rate to share"
+                        " and no repair time after a shock",
+                        where,
                     )
                 )
-        if len(set(group.members)) != len(group.members):
-            errors.append(ModelError("a service is listed twice", ("common_cause", i, "members")))
-        if all(m in top.services for m in group.members) and not any(
-            top.services[m].failure for m in group.members
-        ):
-            errors.append(
-                ModelError(
-                    "no member has a failure spec, so there is no failure rate to share",
-                    ("common_cause", i, "members"),
+            elif member in group_of and group_of[member] != i:
+                errors.append(
+                    ModelError(f"service {member!r} is already in common_cause[{group_of[member]}]", where)
                 )
-            )
+            elif member in group_of:
+                errors.append(ModelError(f"service {member!r} is listed twice", where))
+            group_of.setdefault(member, i)
     for i, entry in enumerate(top.entries or ()):
         if entry not in top.services:
             errors.append(ModelError(f"unknown service {entry!r}{suggest(entry, top.services)}", ("entries", i)))
