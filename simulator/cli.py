@@ -101,7 +101,10 @@ def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] 
 def _write_atomic(path: Path, text: str) -> None:
     """Write the whole file or nothing: a temporary file renamed into place."""
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

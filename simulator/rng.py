@@ -1,10 +1,18 @@
-"""Named, reproducible random streams.
+"""Named, reproducible, counter-based random streams.
 
 One root :class:`numpy.random.SeedSequence` per run; replication ``i`` is its child
 ``spawn_key=(i,)``; inside a replication every component and traffic source draws from
 a stream keyed by its stable name. Adding a component therefore never shifts another
 component's random numbers, and two variants run with one seed share common random
-numbers. Keys come from BLAKE2b of the name, not Python's salted ``hash``.
+numbers. Name keys come from BLAKE2b, not Python's salted ``hash``.
+
+A stream is counter-based: draw ``j`` of stream ``key`` is the SplitMix64 output
+(Steele, Lea & Flood 2014, the generator behind Java's ``SplittableRandom``) at
+position ``key + (j + 1)·γ``. So any block of any stream is one vectorised numpy
+expression, with no generator object to build per component and replication, and a
+vectorised sampler and a one-draw-at-a-time simpy process that read the same stream
+see exactly the same numbers. Draws become distributions by inverse transform
+(``Dist.ppf``), which also couples variants monotonically (common random numbers).
 """
 
 from __future__ import annotations
@@ -13,7 +21,26 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["as_seed_sequence", "replication_seed", "name_key", "stream", "Stream"]
+__all__ = [
+    "prefill",
+    "as_seed_sequence",
+    "replication_seed",
+    "name_key",
+    "replication_key",
+    "stream_key",
+    "uniforms",
+    "Stream",
+    "generator",
+]
+
+_MASK = (1 << 64) - 1
+_GAMMA = 0x9E3779B97F4A7C15
+_M1 = 0xBF58476D1CE4E5B9
+_M2 = 0x94D049BB133111EB
+_U_GAMMA = np.uint64(_GAMMA)
+_U_M1 = np.uint64(_M1)
+_U_M2 = np.uint64(_M2)
+_S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
 
 
 def as_seed_sequence(seed: int | np.random.SeedSequence | None) -> np.random.SeedSequence:
@@ -28,43 +55,79 @@ def replication_seed(root: np.random.SeedSequence, index: int) -> np.random.Seed
     return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, index))
 
 
-def name_key(name: str) -> tuple[int, int]:
-    """Two 32-bit words derived from ``name``, stable across processes and versions."""
-    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:], "little")
+def _mix(z: int) -> int:
+    z = ((z ^ (z >> 30)) * _M1) & _MASK
+    z = ((z ^ (z >> 27)) * _M2) & _MASK
+    return z ^ (z >> 31)
 
 
-def stream(rep: np.random.SeedSequence, name: str) -> np.random.Generator:
-    """The generator of the component or source called ``name`` in replication ``rep``."""
-    child = np.random.SeedSequence(rep.entropy, spawn_key=(*rep.spawn_key, *name_key(name)))
-    return np.random.Generator(np.random.PCG64(child))
+def name_key(name: str) -> int:
+    """A 64-bit key derived from ``name``, stable across processes and versions."""
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def replication_key(rep: np.random.SeedSequence) -> tuple[int, int]:
+    """Two 64-bit words of replication entropy, computed once per replication."""
+    w = rep.generate_state(2, np.uint64)
+    return int(w[0]), int(w[1])
+
+
+def stream_key(rep: tuple[int, int], key: int) -> int:
+    """The key of one named stream (``name_key``) inside one replication."""
+    return _mix((_mix(rep[0] ^ key) + rep[1]) & _MASK)
+
+
+def uniforms(key: int | np.ndarray, start: int, n: int) -> np.ndarray:
+    """Draws ``start .. start + n - 1`` of stream ``key``: floats strictly inside (0, 1).
+
+    ``key`` may be an array of keys: the result then has one row per key.
+    """
+    j = np.arange(start + 1, start + n + 1, dtype=np.uint64)
+    if isinstance(key, np.ndarray):
+        z = key.astype(np.uint64)[:, None] + j[None, :] * _U_GAMMA
+    else:
+        z = np.uint64(key) + j * _U_GAMMA  # wraps modulo 2**64, as intended
+    z = (z ^ (z >> _S30)) * _U_M1
+    z = (z ^ (z >> _S27)) * _U_M2
+    z ^= z >> _S31
+    return ((z >> _S11).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
 
 class Stream:
-    """Draws from one distribution in blocks, so each draw costs a list index.
+    """Draws from one distribution, a block at a time, so each draw costs a list index.
 
     Parameters
     ----------
     dist : Dist
-        Any distribution spec with ``sample(rng, size)``.
-    rng : numpy.random.Generator
-        The stream this distribution owns (not shared with another distribution).
+        Any distribution spec with ``ppf(u)`` (inverse CDF).
+    key : int
+        The stream's key (:func:`stream_key`); no other distribution reads it.
     scale : float
-        Multiplies every draw (used to stretch times to failure in beta-factor groups).
+        Multiplies every draw (stretches times to failure in beta-factor groups).
     block : int
-        How many values to draw at a time.
+        Draws computed at a time; the values do not depend on it.
     """
 
-    __slots__ = ("_dist", "_rng", "_scale", "_block", "_buf", "_pos")
+    __slots__ = ("_dist", "_key", "_scale", "_block", "_buf", "_pos", "_next")
 
-    def __init__(self, dist, rng: np.random.Generator, scale: float = 1.0, block: int = 64) -> None:
-        self._dist, self._rng, self._scale, self._block = dist, rng, scale, block
+    def __init__(self, dist, key: int, scale: float = 1.0, block: int = 32) -> None:
+        self._dist, self._key, self._scale, self._block = dist, key, scale, block
         self._buf: list[float] = []
         self._pos = 0
+        self._next = 0  # counter of the next block
+
+    def prefill(self, values: np.ndarray) -> None:
+        """Hand the stream its first block, computed in bulk with other streams'."""
+        if self._scale != 1.0:
+            values = values * self._scale
+        self._buf = values.tolist()
+        self._pos = 0
+        self._next = len(values)
 
     def __call__(self) -> float:
         if self._pos >= len(self._buf):
-            values = self._dist.sample(self._rng, self._block)
+            values = self._dist.ppf(uniforms(self._key, self._next, self._block))
+            self._next += self._block
             if self._scale != 1.0:
                 values = values * self._scale
             self._buf = values.tolist()
@@ -72,3 +135,21 @@ class Stream:
         value = self._buf[self._pos]
         self._pos += 1
         return value
+
+
+def prefill(streams: list[Stream], block: int = 16) -> None:
+    """Compute the first block of many streams at once (one ppf call per distribution)."""
+    by_dist: dict[int, list[Stream]] = {}
+    for st in streams:
+        by_dist.setdefault(id(st._dist), []).append(st)
+    for group in by_dist.values():
+        keys = np.fromiter((st._key for st in group), dtype=np.uint64, count=len(group))
+        values = group[0]._dist.ppf(uniforms(keys, 0, block))
+        for st, row in zip(group, values, strict=True):
+            st.prefill(row)
+
+
+def generator(rep: tuple[int, int], name: str) -> np.random.Generator:
+    """A full numpy Generator for the stream ``name`` (for the rare draw that needs one)."""
+    seed = stream_key(rep, name_key(name))
+    return np.random.Generator(np.random.PCG64(seed))

@@ -15,6 +15,7 @@ import numpy as np
 
 from simulator.graph import dependency_order, replica_name
 from simulator.model.spec import FailureSpec, Topology
+from simulator.rng import name_key
 
 __all__ = ["Component", "ServiceNode", "ShockGroup", "Plan", "compile_plan", "SYSTEM"]
 
@@ -33,6 +34,8 @@ class Component:
     ttr: Any = None
     ttf_scale: float = 1.0  # beta-factor stretch of own failures; inf = only shocks
     crewed: bool = False  # repairs wait for the shared crews
+    ttf_key: int = 0  # name keys of its two random streams
+    ttr_key: int = 0
 
     @property
     def fails(self) -> bool:
@@ -55,6 +58,7 @@ class ShockGroup:
     name: str
     members: tuple[int, ...]  # component indices
     rate_per_s: float
+    key: int = 0  # name key of the shock stream
 
 
 @dataclass(frozen=True)
@@ -83,10 +87,13 @@ class Plan:
         raise KeyError(name)
 
 
-def _dists(failure: FailureSpec | None) -> tuple[Any, Any]:
+def _dists(failure: FailureSpec | None, cache: dict[int, tuple[Any, Any]]) -> tuple[Any, Any]:
+    """The two distributions of a spec, one object per spec (so replicas share them)."""
     if failure is None:
         return None, None
-    return failure.ttf_dist, failure.ttr_dist
+    if id(failure) not in cache:
+        cache[id(failure)] = (failure.ttf_dist, failure.ttr_dist)
+    return cache[id(failure)]
 
 
 def compile_plan(top: Topology, *, horizon_s: float | None = None, warmup_s: float | None = None) -> Plan:
@@ -97,10 +104,12 @@ def compile_plan(top: Topology, *, horizon_s: float | None = None, warmup_s: flo
             beta_of[member] = group.beta
     comps: list[Component] = []
     index: dict[str, int] = {}
+    cache: dict[int, tuple[Any, Any]] = {}  # the specs live in ``top`` all along
 
     def add(name: str, kind: str, parent: int, group: str, failure: FailureSpec | None, **kw: Any) -> int:
-        ttf, ttr = _dists(failure)
-        comps.append(Component(len(comps), name, kind, parent, group, ttf, ttr, **kw))
+        ttf, ttr = _dists(failure, cache)
+        keys = {"ttf_key": name_key(name + "#ttf"), "ttr_key": name_key(name + "#ttr")}
+        comps.append(Component(len(comps), name, kind, parent, group, ttf, ttr, **kw, **keys))
         index[name] = len(comps) - 1
         return len(comps) - 1
 
@@ -137,7 +146,9 @@ def compile_plan(top: Topology, *, horizon_s: float | None = None, warmup_s: flo
     for group in top.common_cause:
         members = tuple(int(m) for s in group.members for m in services[names.index(s)].replicas)
         rates = [1.0 / comps[m].ttf.mean for m in members if comps[m].fails]
-        shocks.append(ShockGroup(group.label, members, group.beta * float(np.mean(rates))))
+        shocks.append(
+            ShockGroup(group.label, members, group.beta * float(np.mean(rates)), name_key("ccf/" + group.label))
+        )
     return Plan(
         name=top.name,
         components=tuple(comps),

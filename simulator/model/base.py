@@ -11,6 +11,8 @@ from pydantic_core import PydanticCustomError
 from simulator import units
 
 __all__ = [
+    "OrAlso",
+    "DURATION_SCHEMA",
     "Spec",
     "Duration",
     "PositiveDuration",
@@ -79,6 +81,20 @@ def _positive(parse, what: str):
     return validate
 
 
+class OrAlso:
+    """Annotated marker: the JSON Schema also accepts these alternative shapes.
+
+    For short forms that a ``BeforeValidator`` expands (``{fixed: 10m}``, a zone
+    written with no value), so editors and linters accept what the loader accepts.
+    """
+
+    def __init__(self, *alternatives: dict) -> None:
+        self.alternatives = alternatives
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict:
+        return {"anyOf": [handler(core_schema), *self.alternatives]}
+
+
 _DURATION_SCHEMA = {
     "anyOf": [
         {"type": "number", "minimum": 0, "description": "seconds"},
@@ -101,6 +117,8 @@ _FRACTION_SCHEMA = {
         {"type": "string", "pattern": r"^\s*[0-9.]+\s*%\s*$", "description": "e.g. 99.95%"},
     ]
 }
+
+DURATION_SCHEMA = _DURATION_SCHEMA
 
 #: A duration in seconds, written ``250ms``, ``10m``, ``4h``, ``30d``, ``2y`` or a number.
 Duration = Annotated[float, BeforeValidator(_unit(units.parse_duration)), WithJsonSchema(_DURATION_SCHEMA)]

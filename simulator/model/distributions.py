@@ -22,8 +22,9 @@ from typing import Annotated, Any, ClassVar, Union
 import numpy as np
 from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
+from scipy import special
 
-from simulator.model.base import Duration, PositiveDuration, Spec, suggest
+from simulator.model.base import DURATION_SCHEMA, Duration, OrAlso, PositiveDuration, Spec, suggest
 
 __all__ = [
     "Dist",
@@ -118,9 +119,13 @@ class _Dist(Spec):
         """Squared coefficient of variation (1 for exponential)."""
         return self.variance / self.mean**2
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Draw ``size`` values in seconds from ``rng``."""
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        """Inverse CDF: the values (seconds) at probabilities ``u`` in (0, 1)."""
         raise NotImplementedError
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Draw ``size`` values in seconds from a numpy generator (by inverse transform)."""
+        return self.ppf(rng.random(size))
 
     def describe(self) -> str:
         from simulator.units import format_duration
@@ -140,9 +145,8 @@ class Exponential(_Dist):
     def variance(self) -> float:
         return self.exponential.mean_s**2
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return rng.exponential(self.exponential.mean_s, size)
-
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        return -self.exponential.mean_s * np.log1p(-u)
 
 class Weibull(_Dist):
     family: ClassVar[str] = "weibull"
@@ -158,9 +162,9 @@ class Weibull(_Dist):
         p = self.weibull
         return p.scale_s**2 * (math.gamma(1 + 2 / p.shape) - math.gamma(1 + 1 / p.shape) ** 2)
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return self.weibull.scale_s * rng.weibull(self.weibull.shape, size)
-
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        p = self.weibull
+        return p.scale_s * (-np.log1p(-u)) ** (1.0 / p.shape)
 
 class LogNormal(_Dist):
     family: ClassVar[str] = "lognormal"
@@ -175,10 +179,9 @@ class LogNormal(_Dist):
         s2 = self.lognormal.sigma_value**2
         return (math.exp(s2) - 1) * self.lognormal.median_s**2 * math.exp(s2)
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+    def ppf(self, u: np.ndarray) -> np.ndarray:
         p = self.lognormal
-        return p.median_s * np.exp(p.sigma_value * rng.standard_normal(size))
-
+        return p.median_s * np.exp(p.sigma_value * special.ndtri(u))
 
 class Gamma(_Dist):
     family: ClassVar[str] = "gamma"
@@ -192,10 +195,9 @@ class Gamma(_Dist):
     def variance(self) -> float:
         return self.gamma.mean_s**2 / self.gamma.shape
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+    def ppf(self, u: np.ndarray) -> np.ndarray:
         p = self.gamma
-        return rng.gamma(p.shape, p.mean_s / p.shape, size)
-
+        return special.gammaincinv(p.shape, u) * (p.mean_s / p.shape)
 
 class Uniform(_Dist):
     family: ClassVar[str] = "uniform"
@@ -209,9 +211,8 @@ class Uniform(_Dist):
     def variance(self) -> float:
         return (self.uniform.high_s - self.uniform.low_s) ** 2 / 12
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return rng.uniform(self.uniform.low_s, self.uniform.high_s, size)
-
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        return self.uniform.low_s + (self.uniform.high_s - self.uniform.low_s) * u
 
 class Fixed(_Dist):
     family: ClassVar[str] = "fixed"
@@ -225,9 +226,8 @@ class Fixed(_Dist):
     def variance(self) -> float:
         return 0.0
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return np.full(size, self.fixed.value_s)
-
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        return np.full(np.shape(u), self.fixed.value_s)
 
 class Empirical(_Dist):
     family: ClassVar[str] = "empirical"
@@ -241,9 +241,9 @@ class Empirical(_Dist):
     def variance(self) -> float:
         return float(np.var(self.empirical.samples_s))
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return rng.choice(np.asarray(self.empirical.samples_s), size)
-
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        samples = np.asarray(self.empirical.samples_s)
+        return samples[np.minimum((u * len(samples)).astype(np.intp), len(samples) - 1)]
 
 _CLASSES = {c.family: c for c in (Exponential, Weibull, LogNormal, Gamma, Uniform, Fixed, Empirical)}
 DIST_FAMILIES: tuple[str, ...] = tuple(_CLASSES)
@@ -297,6 +297,21 @@ Dist = Annotated[
     Union[_TAGGED],  # type: ignore[valid-type]  # noqa: UP007 - built from a tuple
     Discriminator(_family_of),
     BeforeValidator(_validate_dist),
+    OrAlso(
+        {**DURATION_SCHEMA, "description": "a fixed duration"},
+        {
+            "type": "object",
+            "description": "short forms: {exponential: MEAN}, {fixed: VALUE}, {empirical: [SAMPLES]}",
+            "properties": {
+                "exponential": DURATION_SCHEMA,
+                "fixed": DURATION_SCHEMA,
+                "empirical": {"type": "array", "items": DURATION_SCHEMA, "minItems": 1},
+            },
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": False,
+        },
+    ),
 ]
 
 

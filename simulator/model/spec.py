@@ -8,12 +8,12 @@ quorum sizes) are checked by :func:`simulator.model.validate.check`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field, PositiveInt, PrivateAttr, model_validator
+from pydantic import BeforeValidator, Field, PositiveInt, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
-from simulator.model.base import Duration, Fraction, Name, PositiveDuration, Spec
+from simulator.model.base import Duration, Fraction, Name, OrAlso, PositiveDuration, Spec
 from simulator.model.distributions import Dist, exponential
 from simulator.units import YEAR
 
@@ -78,17 +78,18 @@ class ZoneSpec(Spec):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+def _empty_is_default(value: Any) -> Any:
+    return {} if value is None else value
+
+
+#: A zone may be written with no value (``use1-az2:``): it never fails on its own.
+_Zone = Annotated[ZoneSpec, BeforeValidator(_empty_is_default), OrAlso({"type": "null"})]
+
+
 class RegionSpec(Spec):
     failure: FailureSpec | None = None
-    zones: dict[Name, ZoneSpec] = Field(min_length=1)
+    zones: dict[Name, _Zone] = Field(min_length=1)
     labels: dict[str, str] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_zones(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("zones"), dict):
-            data = {**data, "zones": {k: ({} if v is None else v) for k, v in data["zones"].items()}}
-        return data
 
 
 class ProviderSpec(Spec):
