@@ -138,11 +138,14 @@ _VERDICT_STYLE = {"met": "green", "missed": "bold red", "inconclusive": "yellow"
 
 
 def _render(results: Any) -> None:
-    from simulator.report_text import FOOTNOTE, _heading, slo_table, summary_table
+    from simulator.report_text import FOOTNOTE, _heading, components_table, slo_table, summary_table
 
     out.print(_heading(results), highlight=False)
     out.print(_rich_table(*summary_table(results)))
     out.print(FOOTNOTE, style="dim", highlight=False)
+    headers, rows = components_table(results)
+    if rows:
+        out.print(_rich_table(headers, rows, title="Components"))
     if results.slo:
         headers, rows = slo_table(results)
         for r in rows:

@@ -11,7 +11,7 @@ from simulator.units import YEAR, format_duration
 if TYPE_CHECKING:
     from simulator.results import Results
 
-__all__ = ["summary_table", "slo_table", "render_text", "render_html", "fmt_availability", "fmt_nines"]
+__all__ = ["summary_table", "slo_table", "components_table", "render_text", "render_html", "fmt_availability", "fmt_nines"]
 
 
 def fmt_availability(mean: float | None, lo: float | None = None, hi: float | None = None) -> str:
@@ -62,6 +62,25 @@ def summary_table(results: Results) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def components_table(results: Results) -> tuple[list[str], list[list[str]]]:
+    """One row per component group: what fails, how often, and how long repairs take."""
+    headers = ["component", "members", "failures/yr each", "observed MTTR", "availability each"]
+    rows = []
+    for name, c in results.components.items():
+        if not c["failures_per_year"] and c["availability"] == 1.0:
+            continue  # never fails: nothing to say
+        rows.append(
+            [
+                name,
+                str(c["members"]),
+                _fmt_num(c["failures_per_year"]),
+                format_duration(c["mttr_s"]) if c["mttr_s"] is not None else "-",
+                fmt_availability(c["availability"]),
+            ]
+        )
+    return headers, rows
+
+
 def _fmt_target(metric: str, value: float | None) -> str:
     if value is None:
         return "-"
@@ -106,6 +125,9 @@ FOOTNOTE = (
 
 def render_text(results: Results) -> str:
     parts = [_heading(results), "", _text_table(*summary_table(results)), FOOTNOTE]
+    comp = components_table(results)
+    if comp[1]:
+        parts += ["", _text_table(*comp)]
     if results.slo:
         parts += ["", _text_table(*slo_table(results))]
     return "\n".join(parts)
