@@ -53,6 +53,17 @@ ExecutorOpt = Annotated[
     str, typer.Option("--executor", help="Where replications run: serial or processes.")
 ]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Processes for --executor processes.", min=1)]
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend", "-b",
+        help="auto (requests when the file has traffic, else engine), engine (failures only) or requests.",
+    ),
+]
+MaxRequestsOpt = Annotated[
+    float,
+    typer.Option("--max-requests", help="Refuse a requests run estimated above this many requests.", min=0),
+]
 ProgressOpt = Annotated[
     bool, typer.Option("--progress/--no-progress", help="Show a progress bar (only on a terminal).")
 ]
@@ -114,14 +125,17 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _simulate(file: Path, replications, horizon, warmup, seed, executor, workers, progress):
+def _simulate(
+    file: Path, replications, horizon, warmup, seed, executor, workers, progress,
+    backend: str = "auto", max_requests: float = 5e7,
+):
     import simulator
 
     model = simulator.load(file)
     with _progress(progress, f"{file.name}") as update:
         return simulator.run(
             model, replications=replications, seed=seed, horizon=horizon, warmup=warmup,
-            executor=executor, workers=workers, progress=update,
+            executor=executor, workers=workers, progress=update, backend=backend, max_requests=max_requests,
         )
 
 
@@ -138,14 +152,26 @@ _VERDICT_STYLE = {"met": "green", "missed": "bold red", "inconclusive": "yellow"
 
 
 def _render(results: Any) -> None:
-    from simulator.report_text import FOOTNOTE, _heading, components_table, slo_table, summary_table
+    from simulator.report_text import (
+        FOOTNOTE,
+        _heading,
+        components_table,
+        load_table,
+        requests_table,
+        slo_table,
+        summary_table,
+    )
 
     out.print(_heading(results), highlight=False)
     out.print(_rich_table(*summary_table(results)))
     out.print(FOOTNOTE, style="dim", highlight=False)
-    headers, rows = components_table(results)
-    if rows:
-        out.print(_rich_table(headers, rows, title="Components"))
+    for title, (headers, rows) in (
+        ("Requests", requests_table(results)),
+        ("Load", load_table(results)),
+        ("Components", components_table(results)),
+    ):
+        if rows:
+            out.print(_rich_table(headers, rows, title=title))
     if results.slo:
         headers, rows = slo_table(results)
         for r in rows:
@@ -164,13 +190,17 @@ def run(
     output: Annotated[
         Path | None, typer.Option("--out", "-o", help="Also write the JSON result to this file.")
     ] = None,
+    backend: BackendOpt = "auto",
+    max_requests: MaxRequestsOpt = 5e7,
     executor: ExecutorOpt = "serial",
     workers: WorkersOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """Simulate a topology and report availability, downtime, outages and SLO verdicts."""
+    """Simulate a topology and report availability, downtime, outages, requests, latency and SLO verdicts."""
     try:
-        results = _simulate(file, replications, horizon, warmup, seed, executor, workers, progress)
+        results = _simulate(
+            file, replications, horizon, warmup, seed, executor, workers, progress, backend, max_requests
+        )
         text = results.to_json()
         if output is not None:
             _write_atomic(output, text + "\n")
@@ -191,6 +221,8 @@ def check(
     replications: ReplicationsOpt = None,
     horizon: HorizonOpt = None,
     seed: SeedOpt = None,
+    backend: BackendOpt = "auto",
+    max_requests: MaxRequestsOpt = 5e7,
     executor: ExecutorOpt = "serial",
     workers: WorkersOpt = None,
     progress: ProgressOpt = True,
@@ -204,11 +236,13 @@ def check(
     verdicts: list[str] = []
     for file in files:
         try:
-            results = _simulate(file, replications, horizon, None, seed, executor, workers, progress)
+            results = _simulate(
+                file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests
+            )
         except SimulatorError as exc:
             raise _fail(exc) from None
         if not results.slo:
-            err.print(f"{file}: slo: no targets to check (add slo.availability or slo.rto)", markup=False)
+            err.print(f"{file}: slo: no targets to check (add slo.availability, slo.latency...)", markup=False)
             raise typer.Exit(EXIT_BAD_INPUT)
         from simulator.report_text import slo_table
 

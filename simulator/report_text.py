@@ -11,7 +11,7 @@ from simulator.units import YEAR, format_duration
 if TYPE_CHECKING:
     from simulator.results import Results
 
-__all__ = ["summary_table", "slo_table", "components_table", "render_text", "render_html", "fmt_availability", "fmt_nines"]
+__all__ = ["summary_table", "slo_table", "components_table", "requests_table", "load_table", "render_text", "render_html", "fmt_availability", "fmt_nines"]
 
 
 def fmt_availability(mean: float | None, lo: float | None = None, hi: float | None = None) -> str:
@@ -81,11 +81,82 @@ def components_table(results: Results) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def _fmt_latency(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x * 1e3:.3g}ms" if x < 1 else f"{x:.3g}s"
+
+
+def _fmt_pct(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:.3g}%"
+
+
+def _failures(outcomes: dict) -> str:
+    bad = sorted(((v, k) for k, v in outcomes.items() if k != "success" and v), reverse=True)
+    return ", ".join(f"{k} {_fmt_pct(v)}" for v, k in bad[:3]) or "-"
+
+
+def requests_table(results: Results) -> tuple[list[str], list[list[str]]]:
+    """One row for the system (all entries), then each entry if several, then each service."""
+    headers = ["scope", "requests", "availability (requests)", "95% CI", "p50", "p99", "p99.9", "failures", "attempts/call"]
+    req = results.requests
+    rows: list[list[str]] = []
+    if req is None:
+        return headers, rows
+    scopes = [("system", req["system"])]
+    if len(req["entries"]) > 1:
+        scopes += [(f"entry {k}", v) for k, v in req["entries"].items()]
+    scopes += list(req["services"].items())
+    for name, rs in scopes:
+        a = rs["availability"]
+        lat = rs["latency_ok"] or {}
+        rows.append(
+            [
+                name,
+                f"{rs['requests']:,}",
+                fmt_availability(a.mean),
+                "-" if a.lo is None else f"{a.lo * 100:.4f} - {a.hi * 100:.4f}",
+                _fmt_latency(lat.get("p50")),
+                _fmt_latency(lat.get("p99")),
+                _fmt_latency(lat.get("p999")),
+                _failures(rs["outcomes"]),
+                _fmt_num(rs["attempts_per_call"], 4),
+            ]
+        )
+    return headers, rows
+
+
+def load_table(results: Results) -> tuple[list[str], list[list[str]]]:
+    """Per service: offered load, goodput, utilization, queue, shedding, breakers."""
+    headers = ["service", "offered/s", "goodput/s", "utilization", "mean queue", "retry amp.", "shed", "breaker open"]
+    req = results.requests
+    rows: list[list[str]] = []
+    if req is None:
+        return headers, rows
+    for name, rs in req["services"].items():
+        load = rs["load"]
+        rows.append(
+            [
+                name,
+                _fmt_num(load["offered_per_s"], 4),
+                _fmt_num(load["goodput_per_s"], 4),
+                _fmt_pct(load["utilization"]),
+                _fmt_num(load["mean_queue"]),
+                _fmt_num(load["retry_amplification"], 4),
+                _fmt_pct(load["shed_fraction"]),
+                _fmt_pct(load["breaker_open_fraction"]),
+            ]
+        )
+    return headers, rows
+
+
 def _fmt_target(metric: str, value: float | None) -> str:
     if value is None:
         return "-"
-    if metric == "availability":
+    if metric in ("availability", "request_availability"):
         return f"{value * 100:.4f}%"
+    if metric.startswith("latency"):
+        return _fmt_latency(value)
     return format_duration(value)
 
 
@@ -125,9 +196,9 @@ FOOTNOTE = (
 
 def render_text(results: Results) -> str:
     parts = [_heading(results), "", _text_table(*summary_table(results)), FOOTNOTE]
-    comp = components_table(results)
-    if comp[1]:
-        parts += ["", _text_table(*comp)]
+    for table in (requests_table(results), load_table(results), components_table(results)):
+        if table[1]:
+            parts += ["", _text_table(*table)]
     if results.slo:
         parts += ["", _text_table(*slo_table(results))]
     return "\n".join(parts)
@@ -141,6 +212,9 @@ def _html_table(headers: list[str], rows: list[list[str]]) -> str:
 
 def render_html(results: Results) -> str:
     parts = [f"<p><b>{html.escape(_heading(results))}</b></p>", _html_table(*summary_table(results))]
+    for table in (requests_table(results), load_table(results)):
+        if table[1]:
+            parts.append(_html_table(*table))
     if results.slo:
         parts.append(_html_table(*slo_table(results)))
     return "<div class='failsim-results'>" + "".join(parts) + "</div>"

@@ -19,6 +19,7 @@ import numpy as np
 from simulator.engine.plan import SYSTEM
 from simulator.engine.replication import ReplicationRecord
 from simulator.metrics.availability import nines
+from simulator.metrics.requests import combine, request_summary, service_load
 from simulator.metrics.stats import Estimate, mean_ci, quantile_ci, ratio_ci
 from simulator.units import YEAR
 
@@ -40,7 +41,7 @@ class RunInfo:
     model_hash: str
     backend: str
     entries: tuple[str, ...]
-    slo: dict  # scope -> {"availability": fraction, "rto_s": seconds}
+    slo: dict  # scope -> {"availability": fraction, "rto_s": seconds, ...}
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,22 @@ def _verdict(target: float, est: Estimate, higher_is_better: bool) -> str:
     if higher_is_better:
         return "met" if lo >= target else "missed" if hi < target else "inconclusive"
     return "met" if hi <= target else "missed" if lo > target else "inconclusive"
+
+
+def _request_block(rs: dict[str, Any]) -> dict[str, Any]:
+    out = {
+        "total": rs["requests"],
+        "finished": rs["finished"],
+        "in_flight": rs["in_flight"],
+        "outcomes": rs["outcomes"],
+        "attempts_per_call": rs["attempts_per_call"],
+        "latency_all_s": rs["latency_all"],
+    }
+    if "attempts_per_request" in rs:
+        out["attempts_per_request"] = rs["attempts_per_request"]
+    if "load" in rs:
+        out["load"] = rs["load"]
+    return out
 
 
 def _num(x: float | None) -> float | None:
@@ -157,6 +174,50 @@ class Results:
         return out
 
     @cached_property
+    def requests(self) -> dict[str, Any] | None:
+        """Request-based figures (``None`` when no traffic was simulated).
+
+        ``system`` pools every traffic entry; ``entries`` and ``services`` hold the same
+        per entry and per service (a service's calls are counted from its callers'
+        side, retries included); ``edges`` holds each caller -> callee edge.
+        """
+        snaps = [r.extra.get("requests") for r in self.records]
+        if not snaps or snaps[0] is None:
+            return None
+        seed = self.info.seed or 0
+        observed = self.records[0].observed_s
+        system = request_summary([combine(list(s["entries"].values())) for s in snaps], seed)
+        total_attempts = sum(sv["attempts"] for s in snaps for sv in s["services"].values())
+        system["attempts_per_request"] = total_attempts / system["requests"] if system["requests"] else None
+        entries = {e: request_summary([s["entries"][e] for s in snaps], seed) for e in snaps[0]["entries"]}
+        services = {}
+        for name in snaps[0]["services"]:
+            per_rep = [s["services"][name] for s in snaps]
+            services[name] = {**request_summary(per_rep, seed), "load": service_load(per_rep, observed)}
+        edges = {}
+        for name in snaps[0]["edges"]:
+            per_rep = [s["edges"][name] for s in snaps]
+            calls = sum(p["calls"] for p in per_rep)
+            attempts = sum(p["attempts"] for p in per_rep)
+            edges[name] = {
+                "calls": calls,
+                "attempts": attempts,
+                "retries": sum(p["retries"] for p in per_rep),
+                "amplification": attempts / calls if calls else None,
+                "breaker_rejected": sum(p["breaker_rejected"] for p in per_rep),
+                "budget_denied": sum(p["budget_denied"] for p in per_rep),
+                "breaker_opened": sum(p["breaker_opened"] for p in per_rep),
+                "breaker_open_fraction": sum(p["breaker_open_s"] for p in per_rep) / (observed * len(per_rep)),
+            }
+        return {"system": system, "entries": entries, "services": services, "edges": edges}
+
+    def _request_scope(self, scope: str) -> dict[str, Any] | None:
+        req = self.requests
+        if req is None:
+            return None
+        return req["system"] if scope == SYSTEM else req["services"].get(scope)
+
+    @cached_property
     def slo(self) -> dict[str, dict[str, Any]]:
         """Each target with its estimate, interval and verdict (met / missed / inconclusive)."""
         out: dict[str, dict[str, Any]] = {}
@@ -178,6 +239,39 @@ class Results:
                     "estimate": est.mean, "ci95": None if est.lo is None else [est.lo, est.hi],
                     "verdict": verdict,
                 }
+            out.update(self._request_slo(scope, prefix, targets))
+        return out
+
+    def _request_slo(self, scope: str, prefix: str, targets: dict) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        rs = self._request_scope(scope)
+        wanted = targets.get("request_availability") is not None or targets.get("latency")
+        if wanted and rs is None:
+            for key in ("request_availability", *(f"latency.{k}" for k in targets.get("latency") or {})):
+                out[prefix + key] = {
+                    "scope": scope, "metric": key, "target": targets.get(key) or targets["latency"][key[8:]],
+                    "estimate": None, "ci95": None, "verdict": "inconclusive", "note": "no traffic was simulated",
+                }
+            return out
+        if targets.get("request_availability") is not None:
+            est, target = rs["availability"], targets["request_availability"]
+            out[prefix + "request_availability"] = {
+                "scope": scope, "metric": "request_availability", "target": target, "estimate": est.mean,
+                "ci95": None if est.lo is None else [est.lo, est.hi],
+                "verdict": _verdict(target, est, higher_is_better=True),
+            }
+        lat = rs["latency_ok"] if rs else None
+        for key, target in (targets.get("latency") or {}).items():
+            ci = (lat or {}).get("ci95") or {}
+            bounds = ci.get(key)
+            est = Estimate(
+                lat[key] if lat else None, bounds[0] if bounds else None, bounds[1] if bounds else None,
+                len(self.records),
+            )
+            out[prefix + f"latency.{key}"] = {
+                "scope": scope, "metric": f"latency_{key}_s", "target": target, "estimate": est.mean,
+                "ci95": bounds, "verdict": _verdict(target, est, higher_is_better=False),
+            }
         return out
 
     @property
@@ -194,6 +288,7 @@ class Results:
 
     def _scope_dict(self, name: str) -> dict[str, Any]:
         st = self.scope(name)
+        rs = self._request_scope(name)
 
         def ci(e: Estimate) -> list | None:
             return None if e.lo is None else [_num(e.lo), _num(e.hi)]
@@ -201,7 +296,7 @@ class Results:
         return {
             "availability": {
                 "time": {**st.availability.to_dict(), "nines": _num(st.nines)},
-                "requests": None,
+                "requests": None if rs is None else rs["availability"].to_dict(),
                 **({} if name == SYSTEM else {"own": st.own_availability.to_dict()}),
             },
             "downtime": {
@@ -222,7 +317,8 @@ class Results:
                 "rto_p95_s": st.rto_p95_s.mean,
                 "ci95": {"rto_p50_s": ci(st.rto_p50_s), "rto_p95_s": ci(st.rto_p95_s)},
             },
-            "latency_s": None,
+            "latency_s": None if rs is None else rs["latency_ok"],
+            **({} if rs is None else {"requests": _request_block(rs)}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -240,10 +336,26 @@ class Results:
             "entries": list(info.entries),
             **self._scope_dict(SYSTEM),
             "services": {s: self._scope_dict(s) for s in self.services},
+            **({} if self.requests is None else self._traffic_dict()),
             "components": self.components,
             "cost": None,
             "slo": self.slo,
             "verdict": self.verdict if self.slo else None,
+        }
+
+    def _traffic_dict(self) -> dict[str, Any]:
+        req = self.requests
+        assert req is not None
+        return {
+            "entries": {
+                e: {
+                    "availability": {"requests": v["availability"].to_dict()},
+                    "latency_s": v["latency_ok"],
+                    "requests": _request_block(v),
+                }
+                for e, v in req["entries"].items()
+            },
+            "edges": req["edges"],
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -22,6 +22,8 @@ import hashlib
 import numpy as np
 
 __all__ = [
+    "UNIT_UNIFORM",
+    "UNIT_EXPONENTIAL",
     "prefill",
     "as_seed_sequence",
     "replication_seed",
@@ -91,6 +93,26 @@ def uniforms(key: int | np.ndarray, start: int, n: int) -> np.ndarray:
     z = (z ^ (z >> _S27)) * _U_M2
     z ^= z >> _S31
     return ((z >> _S11).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+class _UnitUniform:
+    """The uniform distribution on (0, 1), for streams of plain probabilities."""
+
+    @staticmethod
+    def ppf(u: np.ndarray) -> np.ndarray:
+        return u
+
+
+class _UnitExponential:
+    """The exponential distribution with mean 1 (scale it after drawing)."""
+
+    @staticmethod
+    def ppf(u: np.ndarray) -> np.ndarray:
+        return -np.log1p(-u)
+
+
+UNIT_UNIFORM = _UnitUniform()
+UNIT_EXPONENTIAL = _UnitExponential()
 
 
 class Stream:

@@ -15,23 +15,40 @@ from typing import Any
 import numpy as np
 
 from simulator._version import __version__
+from simulator.backends.requests.traffic import RateFunction
 from simulator.engine.plan import SYSTEM, Plan, compile_plan
 from simulator.engine.replication import ReplicationRecord, run_replication
-from simulator.errors import ModelError
+from simulator.errors import ModelError, SimulatorError
 from simulator.model.spec import Topology
 from simulator.results import Results, RunInfo
 from simulator.rng import replication_seed
 from simulator.units import UnitError, parse_duration
 
-__all__ = ["run", "EXECUTORS"]
+__all__ = ["run", "EXECUTORS", "BACKENDS", "MAX_REQUESTS", "RunTooLarge", "estimate_requests"]
 
 EXECUTORS = ("serial", "processes")
+BACKENDS = ("auto", "engine", "requests")
+#: A ``requests`` run above this many simulated requests is refused unless forced.
+MAX_REQUESTS = 50_000_000
+
+
+class RunTooLarge(SimulatorError):
+    """The run would take too long; the message says how big it is and how to force it."""
 Progress = Callable[[int, int], None]
 
 
-def _run_chunk(plan: Plan, entropy: Any, indices: Sequence[int]) -> list[ReplicationRecord]:
+def _replicate(backend: str) -> Callable[[Plan, np.random.SeedSequence, int], ReplicationRecord]:
+    if backend == "requests":
+        from simulator.backends import requests
+
+        return requests.run_replication
+    return run_replication
+
+
+def _run_chunk(plan: Plan, backend: str, entropy: Any, indices: Sequence[int]) -> list[ReplicationRecord]:
     root = np.random.SeedSequence(entropy)
-    return [run_replication(plan, replication_seed(root, i), i) for i in indices]
+    one = _replicate(backend)
+    return [one(plan, replication_seed(root, i), i) for i in indices]
 
 
 def _chunks(n: int, parts: int) -> list[list[int]]:
@@ -48,14 +65,48 @@ def _duration(value: float | str | None, what: str) -> float | None:
         raise ModelError(str(exc), (what,)) from None
 
 
-def _slo_targets(model: Topology) -> dict[str, dict[str, float | None]]:
-    targets: dict[str, dict[str, float | None]] = {}
+def _targets(slo: Any) -> dict[str, Any]:
+    return {
+        "availability": slo.availability,
+        "rto_s": slo.rto_s,
+        "request_availability": slo.request_availability,
+        "latency": slo.latency.targets() if slo.latency is not None else {},
+    }
+
+
+def _slo_targets(model: Topology) -> dict[str, dict[str, Any]]:
+    targets: dict[str, dict[str, Any]] = {}
     if model.slo is not None:
-        targets[SYSTEM] = {"availability": model.slo.availability, "rto_s": model.slo.rto_s}
+        targets[SYSTEM] = _targets(model.slo)
     for name, svc in model.services.items():
         if svc.slo is not None:
-            targets[name] = {"availability": svc.slo.availability, "rto_s": svc.slo.rto_s}
+            targets[name] = _targets(svc.slo)
     return targets
+
+
+def estimate_requests(plan: Plan, replications: int) -> float:
+    """Roughly how many requests (attempts at every service) a ``requests`` run simulates."""
+    top = plan.topology
+    hops: dict[str, float] = {}
+
+    def fan_out(service: str) -> float:  # calls made per request served, recursively
+        if service not in hops:
+            hops[service] = sum(1.0 + fan_out(c.service) for c in top.services[service].calls)
+        return hops[service]
+
+    total = 0.0
+    for spec in top.traffic:
+        rate = RateFunction(spec).mean_rate(0.0, plan.end_s)
+        total += rate * plan.end_s * (1.0 + fan_out(spec.entry))
+    return total * replications
+
+
+def choose_backend(plan: Plan, backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}", ("backend",))
+    if backend == "auto":
+        return "requests" if plan.has_traffic else "engine"
+    return backend
 
 
 def run(
@@ -65,9 +116,11 @@ def run(
     seed: int | None = None,
     horizon: float | str | None = None,
     warmup: float | str | None = None,
+    backend: str = "auto",
     executor: str = "serial",
     workers: int | None = None,
     progress: Progress | None = None,
+    max_requests: float | None = MAX_REQUESTS,
 ) -> Results:
     """Simulate ``replications`` independent replications of ``model``.
 
@@ -81,12 +134,19 @@ def run(
         Root seed; default: the model's ``seed``. Same model and seed, same result.
     horizon, warmup : float (seconds) or str (``"10y"``), optional
         Measured time per replication and the time simulated before it; default: the model's.
+    backend : {"auto", "engine", "requests"}
+        ``requests`` simulates every request (needs ``traffic``); ``engine`` only
+        failures and repairs (time-based figures); ``auto`` picks ``requests`` when
+        the model has traffic.
     executor : {"serial", "processes"}
         Where replications run; the result does not depend on it.
     workers : int, optional
         Processes for ``executor="processes"``; default: all cores.
     progress : callable(done, total), optional
         Called after each finished chunk of replications.
+    max_requests : float or None
+        Refuse (:class:`RunTooLarge`) a ``requests`` run estimated to simulate more
+        requests than this; ``None`` forces it.
 
     Returns
     -------
@@ -113,8 +173,17 @@ def run(
     if executor not in EXECUTORS:
         raise ModelError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}", ("executor",))
     plan = compile_plan(model, horizon_s=horizon_s, warmup_s=warmup_s)
+    chosen = choose_backend(plan, backend)
+    if chosen == "requests" and max_requests is not None:
+        size = estimate_requests(plan, n)
+        if size > max_requests:
+            raise RunTooLarge(
+                f"{model.source or model.name}: this run would simulate about {size:.3g} requests "
+                f"(limit {max_requests:.3g}); shorten --horizon, lower --replications, "
+                "or pass --max-requests to allow it"
+            )
     start = time.perf_counter()
-    records = _execute(plan, seed, n, executor, workers, progress)
+    records = _execute(plan, chosen, seed, n, executor, workers, progress)
     info = RunInfo(
         name=model.name,
         seed=seed,
@@ -123,7 +192,7 @@ def run(
         warmup_s=plan.warmup_s,
         version=__version__,
         model_hash=model.model_hash(),
-        backend="engine",
+        backend=chosen,
         entries=tuple(plan.services[i].name for i in plan.entries),
         slo=_slo_targets(model),
     )
@@ -131,13 +200,14 @@ def run(
 
 
 def _execute(
-    plan: Plan, seed: int, n: int, executor: str, workers: int | None, progress: Progress | None
+    plan: Plan, backend: str, seed: int, n: int, executor: str, workers: int | None, progress: Progress | None
 ) -> list[ReplicationRecord]:
     records: list[ReplicationRecord] = []
     if executor == "serial" or n == 1:
         root = np.random.SeedSequence(seed)
+        one = _replicate(backend)
         for i in range(n):
-            records.append(run_replication(plan, replication_seed(root, i), i))
+            records.append(one(plan, replication_seed(root, i), i))
             if progress:
                 progress(i + 1, n)
         return records
@@ -145,7 +215,7 @@ def _execute(
     # several chunks per worker keep the progress bar moving and the load balanced
     chunks = _chunks(n, workers * 4)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run_chunk, plan, seed, c) for c in chunks]
+        futures = [pool.submit(_run_chunk, plan, backend, seed, c) for c in chunks]
         for fut in as_completed(futures):
             records.extend(fut.result())
             if progress:

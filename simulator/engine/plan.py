@@ -74,6 +74,11 @@ class Plan:
     warmup_s: float
     parents: np.ndarray = field(repr=False)  # parent index per component, -1 for none
     groups: tuple[str, ...] = field(repr=False, default=())
+    topology: Any = field(repr=False, default=None)  # the spec, for data planes
+
+    @property
+    def has_traffic(self) -> bool:
+        return bool(self.topology is not None and self.topology.traffic)
 
     @property
     def end_s(self) -> float:
@@ -161,4 +166,5 @@ def compile_plan(top: Topology, *, horizon_s: float | None = None, warmup_s: flo
         warmup_s=top.warmup_s if warmup_s is None else warmup_s,
         parents=np.asarray([c.parent for c in comps], dtype=np.intp),
         groups=tuple(dict.fromkeys(c.group for c in comps)),
+        topology=top,
     )

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BeforeValidator, Field, PositiveInt, PrivateAttr, model_validator
+from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveInt, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
 from simulator.model.base import Duration, Fraction, Name, OrAlso, PositiveDuration, Spec
 from simulator.model.distributions import Dist, exponential
+from simulator.model.resilience import BackoffSpec, CircuitBreakerSpec, LoadBalancerSpec, RetryBudgetSpec
+from simulator.model.traffic import NetworkSpec, TrafficSpec
 from simulator.units import YEAR
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ __all__ = [
     "ServiceSpec",
     "CommonCauseSpec",
     "SLOSpec",
+    "LatencySLOSpec",
     "Topology",
 ]
 
@@ -99,18 +102,49 @@ class ProviderSpec(Spec):
 
 
 class CallSpec(Spec):
-    """A dependency: the service calls ``service`` for each request it serves."""
+    """A dependency: the service calls ``service`` for each request it serves.
+
+    Calls run one after another, in order; consecutive calls marked ``parallel`` are
+    sent together and awaited together (fan-out). The caller's worker is held while it
+    waits, as in a thread-per-request server.
+    """
 
     service: Name
     optional: bool = Field(
         default=False, description="a soft dependency: its failure does not fail the caller"
     )
+    parallel: bool = Field(default=False, description="sent together with the neighbouring parallel calls")
+    timeout_s: PositiveDuration | None = Field(
+        default=None, alias="timeout", description="per attempt; default: wait as long as it takes"
+    )
+    retries: NonNegativeInt = Field(default=0, description="extra attempts after a failed one")
+    backoff: BackoffSpec | None = Field(default=None, description="wait before each retry; default: none")
+    retry_budget: RetryBudgetSpec | None = None
+    circuit_breaker: CircuitBreakerSpec | None = None
+
+
+class LatencySLOSpec(Spec):
+    """Latency targets on successful requests, e.g. ``{p99: 300ms}``."""
+
+    p50_s: PositiveDuration | None = Field(default=None, alias="p50")
+    p90_s: PositiveDuration | None = Field(default=None, alias="p90")
+    p99_s: PositiveDuration | None = Field(default=None, alias="p99")
+    p999_s: PositiveDuration | None = Field(default=None, alias="p999")
+
+    def targets(self) -> dict[str, float]:
+        """``{"p99": seconds, ...}`` for the targets that are set."""
+        out = {"p50": self.p50_s, "p90": self.p90_s, "p99": self.p99_s, "p999": self.p999_s}
+        return {k: v for k, v in out.items() if v is not None}
 
 
 class SLOSpec(Spec):
     """Reliability targets; each is judged against the estimate's confidence interval."""
 
     availability: Fraction | None = Field(default=None, description="time-based, e.g. 99.95%")
+    request_availability: Fraction | None = Field(
+        default=None, description="successful requests / requests (needs traffic)"
+    )
+    latency: LatencySLOSpec | None = None
     rto_s: PositiveDuration | None = Field(
         default=None, alias="rto", description="95th percentile of outage duration"
     )
@@ -125,6 +159,15 @@ class ServiceSpec(Spec):
     )
     failure: FailureSpec | None = Field(default=None, description="per replica")
     calls: tuple[CallSpec, ...] = ()
+    workers: PositiveInt = Field(default=1, description="requests each replica serves at once")
+    service_time: Dist | None = Field(
+        default=None, description="work per request on a worker; default: none (a pass-through)"
+    )
+    queue_limit: NonNegativeInt | None = Field(
+        default=None, description="requests that may wait per replica (not counting those in service); default: unlimited"
+    )
+    error_rate: Fraction = Field(default=0.0, description="share of requests that fail with an application error")
+    load_balancer: LoadBalancerSpec = Field(default_factory=LoadBalancerSpec)
     slo: SLOSpec | None = None
     labels: dict[str, str] = Field(default_factory=dict)
 
@@ -179,8 +222,10 @@ class Topology(Spec):
     services: dict[Name, ServiceSpec] = Field(min_length=1)
     common_cause: tuple[CommonCauseSpec, ...] = ()
     entries: tuple[Name, ...] | None = Field(
-        default=None, description="entry services; default: services no other service calls"
+        default=None, description="entry services; default: traffic entries, else services nobody calls"
     )
+    traffic: tuple[TrafficSpec, ...] = ()
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
     slo: SLOSpec | None = None
     _source: str | None = PrivateAttr(default=None)
 
@@ -205,9 +250,12 @@ class Topology(Spec):
         return {r: p for p, prov in self.providers.items() for r in prov.regions}
 
     def entry_services(self) -> tuple[str, ...]:
-        """Entry points: ``entries`` if given, else the services no other service calls."""
+        """Entry points: ``entries`` if given, else the traffic entries, else the services
+        no other service calls."""
         if self.entries is not None:
             return self.entries
+        if self.traffic:
+            return tuple(dict.fromkeys(t.entry for t in self.traffic))
         called = {c.service for s in self.services.values() for c in s.calls}
         return tuple(s for s in self.services if s not in called)
 

@@ -143,6 +143,32 @@ def _check_groups(top: Topology) -> list[ModelError]:
     return errors
 
 
+def _check_traffic(top: Topology) -> list[ModelError]:
+    errors: list[ModelError] = []
+    regions = top.regions()
+    for i, t in enumerate(top.traffic):
+        if t.entry not in top.services:
+            errors.append(ModelError(f"unknown service {t.entry!r}{suggest(t.entry, top.services)}", ("traffic", i, "entry")))
+        for region in t.from_ or {}:
+            if region not in regions:
+                errors.append(
+                    ModelError(f"unknown region {region!r}{suggest(region, regions)}", ("traffic", i, "from", region))
+                )
+    labels = [t.label for t in top.traffic]
+    for i, label in enumerate(labels):
+        if labels.index(label) != i:
+            errors.append(ModelError(f"two traffic entries are called {label!r}; give them a 'name'", ("traffic", i)))
+    for i, pair in enumerate(top.network.region_pairs):
+        for j, region in enumerate(pair.between):
+            if region not in regions:
+                errors.append(
+                    ModelError(
+                        f"unknown region {region!r}{suggest(region, regions)}", ("network", "region_pairs", i, "between", j)
+                    )
+                )
+    return errors
+
+
 def check(top: Topology) -> list[ModelError]:
     """Return every cross-reference problem of ``top`` (an empty list when it is sound)."""
     return [
@@ -150,4 +176,5 @@ def check(top: Topology) -> list[ModelError]:
         *_check_services(top),
         *_check_cycle(top),
         *_check_groups(top),
+        *_check_traffic(top),
     ]

@@ -1,0 +1,1 @@
+"""Data-plane backends: how traffic meets the control plane's state."""
