@@ -155,13 +155,17 @@ def _assert_scope(block: dict) -> None:
 @pytest.mark.parametrize("path", TOPOLOGIES, ids=lambda p: p.name)
 def test_run_json_has_result_contract_keys(path):
     """``run --json`` prints JSON with every key of the result contract."""
-    result = invoke("run", path, *SMALL, "--seed", "3", "--json")
+    model = simulator.load(path)
+    # a topology with traffic simulates every request: a minute is plenty here
+    horizon, seconds = ("1m", 60.0) if model.traffic else ("30d", 30 * 86400.0)
+    result = invoke("run", path, "-n", "4", "--horizon", horizon, "--seed", "3", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    model = simulator.load(path)
     assert data["seed"] == 3
     assert data["replications"] == 4
-    assert data["horizon_s"] == 30 * 86400.0
+    assert data["horizon_s"] == seconds
+    if model.traffic:
+        assert data["latency_s"] is not None and data["availability"]["requests"] is not None
     assert data["version"] == simulator.__version__
     assert data["model_hash"] == model.model_hash()
     _assert_scope(data)
