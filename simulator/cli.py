@@ -154,6 +154,7 @@ _VERDICT_STYLE = {"met": "green", "missed": "bold red", "inconclusive": "yellow"
 def _render(results: Any) -> None:
     from simulator.report_text import (
         FOOTNOTE,
+        REQUESTS_FOOTNOTE,
         _heading,
         components_table,
         load_table,
@@ -172,6 +173,8 @@ def _render(results: Any) -> None:
     ):
         if rows:
             out.print(_rich_table(headers, rows, title=title))
+            if title == "Requests":
+                out.print(REQUESTS_FOOTNOTE, style="dim", highlight=False)
     if results.slo:
         headers, rows = slo_table(results)
         for r in rows:

@@ -98,7 +98,7 @@ def _failures(outcomes: dict) -> str:
 
 def requests_table(results: Results) -> tuple[list[str], list[list[str]]]:
     """One row for the system (all entries), then each entry if several, then each service."""
-    headers = ["scope", "requests", "availability (requests)", "95% CI", "p50", "p99", "p99.9", "failures", "attempts/call"]
+    headers = ["scope", "requests", "availability (requests)", "95% CI", "p50", "p99", "p99.9", "failures", "attempts"]
     req = results.requests
     rows: list[list[str]] = []
     if req is None:
@@ -120,7 +120,7 @@ def requests_table(results: Results) -> tuple[list[str], list[list[str]]]:
                 _fmt_latency(lat.get("p99")),
                 _fmt_latency(lat.get("p999")),
                 _failures(rs["outcomes"]),
-                _fmt_num(rs["attempts_per_call"], 4),
+                _fmt_num(rs.get("attempts_per_request", rs["attempts_per_call"]), 4),
             ]
         )
     return headers, rows
@@ -141,7 +141,7 @@ def load_table(results: Results) -> tuple[list[str], list[list[str]]]:
                 _fmt_num(load["offered_per_s"], 4),
                 _fmt_num(load["goodput_per_s"], 4),
                 _fmt_pct(load["utilization"]),
-                _fmt_num(load["mean_queue"]),
+                _fmt_num(load["mean_queue"], 2) if load["mean_queue"] else "0",
                 _fmt_num(load["retry_amplification"], 4),
                 _fmt_pct(load["shed_fraction"]),
                 _fmt_pct(load["breaker_open_fraction"]),
@@ -192,6 +192,10 @@ FOOTNOTE = (
     "availability is time-based; 'own' counts only the service's own replicas (quorum), "
     "ignoring its dependencies, to show the weak link."
 )
+REQUESTS_FOOTNOTE = (
+    "latency of successful requests; 'attempts' is, for the system, attempts at every service per "
+    "request and, for a service, attempts per call (retries)."
+)
 
 
 def render_text(results: Results) -> str:
@@ -199,6 +203,8 @@ def render_text(results: Results) -> str:
     for table in (requests_table(results), load_table(results), components_table(results)):
         if table[1]:
             parts += ["", _text_table(*table)]
+            if table[0][0] == "scope":
+                parts.append(REQUESTS_FOOTNOTE)
     if results.slo:
         parts += ["", _text_table(*slo_table(results))]
     return "\n".join(parts)
