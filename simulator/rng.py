@@ -30,6 +30,7 @@ __all__ = [
     "name_key",
     "replication_key",
     "stream_key",
+    "stream_keys",
     "uniforms",
     "Stream",
     "generator",
@@ -77,6 +78,19 @@ def replication_key(rep: np.random.SeedSequence) -> tuple[int, int]:
 def stream_key(rep: tuple[int, int], key: int) -> int:
     """The key of one named stream (``name_key``) inside one replication."""
     return _mix((_mix(rep[0] ^ key) + rep[1]) & _MASK)
+
+
+def _mix_array(z: np.ndarray) -> np.ndarray:
+    z = (z ^ (z >> _S30)) * _U_M1
+    z = (z ^ (z >> _S27)) * _U_M2
+    return z ^ (z >> _S31)
+
+
+def stream_keys(reps: list[tuple[int, int]], keys: np.ndarray) -> np.ndarray:
+    """:func:`stream_key` for every replication (rows) and name key (columns) at once."""
+    w0 = np.asarray([r[0] for r in reps], dtype=np.uint64)[:, None]
+    w1 = np.asarray([r[1] for r in reps], dtype=np.uint64)[:, None]
+    return _mix_array(_mix_array(w0 ^ np.asarray(keys, dtype=np.uint64)[None, :]) + w1)
 
 
 def uniforms(key: int | np.ndarray, start: int, n: int) -> np.ndarray:

@@ -16,6 +16,7 @@ import numpy as np
 
 from simulator._version import __version__
 from simulator.backends.requests.traffic import RateFunction
+from simulator.engine import fast
 from simulator.engine.plan import SYSTEM, Plan, compile_plan
 from simulator.engine.replication import ReplicationRecord, run_replication
 from simulator.errors import ModelError, SimulatorError
@@ -27,7 +28,7 @@ from simulator.units import UnitError, parse_duration
 __all__ = ["run", "EXECUTORS", "BACKENDS", "MAX_REQUESTS", "RunTooLarge", "estimate_requests"]
 
 EXECUTORS = ("serial", "processes")
-BACKENDS = ("auto", "engine", "requests")
+BACKENDS = ("auto", "fast", "engine", "requests")
 #: A ``requests`` run above this many simulated requests is refused unless forced.
 MAX_REQUESTS = 50_000_000
 
@@ -42,13 +43,19 @@ def _replicate(backend: str) -> Callable[[Plan, np.random.SeedSequence, int], Re
         from simulator.backends import requests
 
         return requests.run_replication
+    if backend == "fast":
+        return fast.run_replication
     return run_replication
 
 
 def _run_chunk(plan: Plan, backend: str, entropy: Any, indices: Sequence[int]) -> list[ReplicationRecord]:
+    """Replications ``indices``: each gets its own seed, whatever else is in the chunk."""
     root = np.random.SeedSequence(entropy)
+    seeds = [replication_seed(root, i) for i in indices]
+    if backend == "fast":
+        return fast.run_replications(plan, seeds, list(indices))
     one = _replicate(backend)
-    return [one(plan, replication_seed(root, i), i) for i in indices]
+    return [one(plan, s, i) for s, i in zip(seeds, indices, strict=True)]
 
 
 def _chunks(n: int, parts: int) -> list[list[int]]:
@@ -105,7 +112,13 @@ def choose_backend(plan: Plan, backend: str) -> str:
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}", ("backend",))
     if backend == "auto":
-        return "requests" if plan.has_traffic else "engine"
+        if plan.has_traffic:
+            return "requests"
+        return "fast" if fast.applies(plan) else "engine"
+    if backend == "fast" and not fast.applies(plan):
+        raise ModelError(
+            "the fast path needs a model without traffic and without repair_crews; use engine", ("backend",)
+        )
     return backend
 
 
@@ -134,10 +147,12 @@ def run(
         Root seed; default: the model's ``seed``. Same model and seed, same result.
     horizon, warmup : float (seconds) or str (``"10y"``), optional
         Measured time per replication and the time simulated before it; default: the model's.
-    backend : {"auto", "engine", "requests"}
+    backend : {"auto", "fast", "engine", "requests"}
         ``requests`` simulates every request (needs ``traffic``); ``engine`` only
-        failures and repairs (time-based figures); ``auto`` picks ``requests`` when
-        the model has traffic.
+        failures and repairs in simpy (time-based figures); ``fast`` the same failure
+        model sampled with numpy, no event loop (no traffic, no ``repair_crews``);
+        ``auto`` picks ``requests`` with traffic, else ``fast`` when it applies, else
+        ``engine``.
     executor : {"serial", "processes"}
         Where replications run; the result does not depend on it.
     workers : int, optional
@@ -204,12 +219,11 @@ def _execute(
 ) -> list[ReplicationRecord]:
     records: list[ReplicationRecord] = []
     if executor == "serial" or n == 1:
-        root = np.random.SeedSequence(seed)
-        one = _replicate(backend)
-        for i in range(n):
-            records.append(one(plan, replication_seed(root, i), i))
+        size = 32 if backend == "fast" else 1  # the fast path summarises many at once
+        for chunk in (list(range(i, min(i + size, n))) for i in range(0, n, size)):
+            records.extend(_run_chunk(plan, backend, seed, chunk))
             if progress:
-                progress(i + 1, n)
+                progress(len(records), n)
         return records
     workers = workers or os.cpu_count() or 1
     # several chunks per worker keep the progress bar moving and the load balanced

@@ -75,6 +75,8 @@ class Plan:
     parents: np.ndarray = field(repr=False)  # parent index per component, -1 for none
     groups: tuple[str, ...] = field(repr=False, default=())
     topology: Any = field(repr=False, default=None)  # the spec, for data planes
+    group_of: np.ndarray = field(repr=False, default=None)  # group index of each component
+    by_kind: dict = field(repr=False, default_factory=dict)  # kind -> component indices
 
     @property
     def has_traffic(self) -> bool:
@@ -165,6 +167,11 @@ def compile_plan(top: Topology, *, horizon_s: float | None = None, warmup_s: flo
         horizon_s=top.horizon_s if horizon_s is None else horizon_s,
         warmup_s=top.warmup_s if warmup_s is None else warmup_s,
         parents=np.asarray([c.parent for c in comps], dtype=np.intp),
-        groups=tuple(dict.fromkeys(c.group for c in comps)),
+        groups=(groups := tuple(dict.fromkeys(c.group for c in comps))),
         topology=top,
+        group_of=np.asarray([groups.index(c.group) for c in comps], dtype=np.intp),
+        by_kind={
+            kind: np.asarray([c.index for c in comps if c.kind == kind], dtype=np.intp)
+            for kind in ("provider", "region", "zone", "replica")
+        },
     )

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.engine.control import Trace, simulate_failures
-from simulator.engine.plan import SYSTEM, Plan
-from simulator.engine.structure import component_states, service_states
-from simulator.metrics.availability import OutageStats, down_intervals, outage_stats, repair_durations
+from simulator.engine.plan import Plan
+from simulator.metrics.availability import OutageStats
 
 __all__ = ["GroupStats", "ReplicationRecord", "summarise_trace", "run_replication"]
 
@@ -40,38 +39,11 @@ class ReplicationRecord:
     extra: dict = field(default_factory=dict)  # backend-specific figures
 
 
-def _own_downtime(t: np.ndarray, up: np.ndarray, t0: float, t1: float) -> np.ndarray:
-    ends = np.append(t[1:], t1)
-    dt = np.clip(np.minimum(ends, t1) - np.maximum(t, t0), 0.0, None)
-    return (~up * dt[:, None]).sum(axis=0)
-
-
 def summarise_trace(plan: Plan, trace: Trace, index: int) -> ReplicationRecord:
     """Availability and outages of every service, and component statistics, from a trace."""
-    t0, t1 = plan.warmup_s, plan.end_s
-    t, up = component_states(plan, trace.times, trace.comps)
-    states, own = service_states(plan, (t, up))
-    names = [s.name for s in plan.services] + [SYSTEM]
-    services = {
-        name: outage_stats(down_intervals(t, states[:, k], t0, t1), t0, t1) for k, name in enumerate(names)
-    }
-    own_services = _own_downtime(t, own, t0, t1)
-    own_down_s = {s.name: float(own_services[s.index]) for s in plan.services}
-    own_down = _own_downtime(t, up, t0, t1)
-    rep_comp, rep_dur = repair_durations(trace.times, trace.comps, trace.ups, t0)
-    in_window = (~trace.ups) & (trace.times >= t0) & (trace.times < t1)
-    fail_count = np.bincount(trace.comps[in_window], minlength=len(plan.components))
-    rep_count = np.bincount(rep_comp, minlength=len(plan.components))
-    rep_sum = np.bincount(rep_comp, weights=rep_dur, minlength=len(plan.components))
-    groups: dict[str, GroupStats] = {}
-    group_of = np.array([plan.groups.index(c.group) for c in plan.components])
-    for gi, g in enumerate(plan.groups):
-        sel = group_of == gi
-        groups[g] = GroupStats(
-            int(sel.sum()), int(fail_count[sel].sum()), int(rep_count[sel].sum()),
-            float(rep_sum[sel].sum()), float(own_down[sel].sum()),
-        )
-    return ReplicationRecord(index, t1 - t0, services, own_down_s, groups, len(trace))
+    from simulator.engine.summary import summarise_traces
+
+    return summarise_traces(plan, [trace], [index])[0]
 
 
 def run_replication(plan: Plan, rep_seed: np.random.SeedSequence, index: int) -> ReplicationRecord:
