@@ -33,8 +33,9 @@ def _rows(plan: Plan, layout: CellLayout, traces: list[Trace]):
     t = np.concatenate([np.concatenate(([0.0], tr.times)) for tr in traces]) if r_count else np.zeros(0)
     starts = np.concatenate(([0], np.cumsum(sizes + 1)[:-1])).astype(np.intp)
     n_infra, n_cells = len(layout.infra), len(layout.sizes)
-    flips = np.zeros((len(t), n_infra), dtype=bool)
-    delta = np.zeros((len(t), n_cells), dtype=np.int32)  # +1 a replica of the cell goes down, -1 up
+    # column-major: the accumulations below run down the columns
+    flips = np.zeros((len(t), n_infra), dtype=bool, order="F")
+    delta = np.zeros((len(t), n_cells), dtype=np.int32, order="F")  # +1 a replica goes down, -1 up
     if r_count and sizes.sum():
         comps = np.concatenate([tr.comps for tr in traces])
         ups = np.concatenate([tr.ups for tr in traces])
@@ -55,7 +56,7 @@ def _rows(plan: Plan, layout: CellLayout, traces: list[Trace]):
             np.add.at(end_cells, (rep_of_event[is_rep], cell[is_rep]), delta[rows[is_rep], cell[is_rep]])
             delta[starts[1:]] -= end_cells[:-1]
     infra_up = ~np.logical_xor.accumulate(flips, axis=0)
-    cell_up = layout.sizes[None, :] - np.cumsum(delta, axis=0)
+    cell_up = layout.sizes[None, :].astype(np.int32) - np.cumsum(delta, axis=0, dtype=np.int32)
     last = np.ones(len(t), dtype=bool)
     last[:-1] = (t[1:] != t[:-1]) | (rep[1:] != rep[:-1])
     return rep[last], t[last], infra_up[last], cell_up[last]
@@ -102,31 +103,37 @@ def _per_rep_sum(rep: np.ndarray, matrix: np.ndarray, r_count: int) -> np.ndarra
 
 def _components(plan: Plan, traces: list[Trace], t0: float, t1: float):
     """Per replication and component: failures in the window, completed repairs and
-    their time, and own down time inside the window."""
+    their time, and own down time inside the window (all replications at once)."""
     n = len(plan.components)
     r_count = len(traces)
-    fails = np.zeros((r_count, n))
-    repairs = np.zeros((r_count, n))
-    repair_s = np.zeros((r_count, n))
-    down_s = np.zeros((r_count, n))
-    for i, tr in enumerate(traces):
-        if not len(tr):
-            continue
-        in_window = (~tr.ups) & (tr.times >= t0) & (tr.times < t1)
-        fails[i] = np.bincount(tr.comps[in_window], minlength=n)
-        order = np.lexsort((tr.times, tr.comps))
-        tt, cc, uu = tr.times[order], tr.comps[order], tr.ups[order]
-        same = np.zeros(len(tt), dtype=bool)
-        same[:-1] = cc[:-1] == cc[1:]
-        paired = (~uu) & np.append(uu[1:], False) & same  # a failure followed by its repair
-        k = np.flatnonzero(paired & (tt >= t0))
-        repairs[i] = np.bincount(cc[k], minlength=n)
-        repair_s[i] = np.bincount(cc[k], weights=tt[k + 1] - tt[k], minlength=n)
-        downs = np.flatnonzero(~uu)
-        ends = np.where(paired[downs], tt[np.minimum(downs + 1, len(tt) - 1)], t1)
-        clipped = np.clip(np.minimum(ends, t1) - np.maximum(tt[downs], t0), 0.0, None)
-        down_s[i] = np.bincount(cc[downs], weights=clipped, minlength=n)
-    return fails, repairs, repair_s, down_s
+    shape = (r_count, n)
+    if not r_count or not sum(len(tr) for tr in traces):
+        return np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    sizes = [len(tr) for tr in traces]
+    rep = np.repeat(np.arange(r_count), sizes)
+    times = np.concatenate([tr.times for tr in traces])
+    comps = np.concatenate([tr.comps for tr in traces])
+    ups = np.concatenate([tr.ups for tr in traces])
+    cell = rep * n + comps  # one bin per (replication, component)
+    size = r_count * n
+    in_window = (~ups) & (times >= t0) & (times < t1)
+    fails = np.bincount(cell[in_window], minlength=size)
+    order = np.lexsort((times, cell))
+    tt, cc, uu = times[order], cell[order], ups[order]
+    same = np.zeros(len(tt), dtype=bool)
+    same[:-1] = cc[:-1] == cc[1:]
+    paired = (~uu) & np.append(uu[1:], False) & same  # a failure followed by its repair
+    k = np.flatnonzero(paired & (tt >= t0))
+    repairs = np.bincount(cc[k], minlength=size)
+    repair_s = np.bincount(cc[k], weights=tt[k + 1] - tt[k], minlength=size)
+    downs = np.flatnonzero(~uu)
+    ends = np.where(paired[downs], tt[np.minimum(downs + 1, len(tt) - 1)], t1)
+    clipped = np.clip(np.minimum(ends, t1) - np.maximum(tt[downs], t0), 0.0, None)
+    down_s = np.bincount(cc[downs], weights=clipped, minlength=size)
+    return (
+        fails.reshape(shape).astype(float), repairs.reshape(shape).astype(float),
+        repair_s.reshape(shape), down_s.reshape(shape),
+    )
 
 
 def summarise_traces(plan: Plan, traces: list[Trace], indices: list[int]) -> list:

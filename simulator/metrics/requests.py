@@ -14,7 +14,7 @@ import numpy as np
 
 from simulator.metrics.histogram import BUCKETS, RATIO, FrozenHistogram, quantiles
 from simulator.metrics.outcomes import OUTCOMES
-from simulator.metrics.stats import Estimate, ratio_ci
+from simulator.metrics.stats import Estimate, ratio_ci, resample_counts
 
 __all__ = ["PERCENTILES", "combine", "latency_summary", "request_summary", "service_load"]
 
@@ -61,7 +61,7 @@ def latency_summary(hists: list[FrozenHistogram], seed: int = 0, resamples: int 
     boots = None
     if len(hists) > 1:
         rng = np.random.default_rng(seed)
-        weights = rng.multinomial(len(hists), np.full(len(hists), 1.0 / len(hists)), size=resamples)
+        weights = resample_counts(rng, len(hists), resamples)
         boots = weights @ dense
         totals = np.array([h.total for h in hists])
         counts = np.array([h.n for h in hists])

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["Estimate", "mean_ci", "ratio_ci", "quantile_ci"]
+__all__ = ["Estimate", "mean_ci", "ratio_ci", "quantile_ci", "resample_counts"]
+
+
+def resample_counts(rng: np.random.Generator, n: int, draws: int) -> np.ndarray:
+    """How often each of ``n`` replications is picked in each of ``draws`` bootstrap resamples."""
+    picks = rng.integers(0, n, size=(draws, n)) + n * np.arange(draws)[:, None]
+    return np.bincount(picks.ravel(), minlength=draws * n).reshape(draws, n)
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ def quantile_ci(
     step = max(1, min(resamples, 4_000_000 // max(len(pooled), 1)))
     for start in range(0, resamples, step):
         b = min(step, resamples - start)
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b)
+        counts = resample_counts(rng, n, b)
         weights = counts[:, sorted_labels].astype(float)
         ok = weights.sum(axis=1) > 0
         if ok.any():
