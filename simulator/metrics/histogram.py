@@ -62,6 +62,15 @@ class LogHistogram:
         self.n += 1
         self.total += x
 
+    @classmethod
+    def merged(cls, hists: list[LogHistogram]) -> LogHistogram:
+        out = cls()
+        for h in hists:
+            out.counts = [a + b for a, b in zip(out.counts, h.counts, strict=True)]
+            out.n += h.n
+            out.total += h.total
+        return out
+
     def freeze(self) -> FrozenHistogram:
         counts = np.asarray(self.counts, dtype=np.int64)
         nz = np.flatnonzero(counts)

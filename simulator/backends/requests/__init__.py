@@ -26,8 +26,9 @@ def snapshot(dp: DataPlane, now: float) -> dict:
     for svc in dp.services:
         for r in svc.replicas:
             r.account(now)
+        entries_here = [e.stats for e in dp.entries if e.edge.callee is svc]
         services[svc.name] = {
-            **svc.stats.freeze(),
+            **svc.stats.freeze(also=entries_here),
             "busy_s": sum(r.busy_area for r in svc.replicas),
             "queue_s": sum(r.queue_area for r in svc.replicas),
             "capacity_s": (svc.workers * len(svc.replicas) * (now - dp.warmup)) if not svc.passthrough else 0.0,

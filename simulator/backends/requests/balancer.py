@@ -84,6 +84,8 @@ class Balancer:
         healthy = self.healthy
         if not healthy:
             return None
+        if len(healthy) == 1 and not self._limited:
+            return healthy[0]
         if self.locality != "any" and zone is not None:
             scopes = []
             if self.locality == "zone":

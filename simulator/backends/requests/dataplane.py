@@ -34,17 +34,14 @@ from simulator.backends.requests.stats import (
     TIMEOUT,
 )
 from simulator.engine.control import ControlPlane
-from simulator.metrics.histogram import LogHistogram, bucket
+from simulator.metrics.histogram import _INV_LOG_R, _LOG_LO, BUCKETS, LO
 
 __all__ = ["DataPlane"]
 
 INF = math.inf
 
 
-def _count(h: LogHistogram, k: int, x: float) -> None:
-    h.counts[k] += 1
-    h.n += 1
-    h.total += x
+_log = math.log
 
 
 class DataPlane:
@@ -409,21 +406,24 @@ class DataPlane:
         edge = call.edge
         if call.counted:
             latency = self.loop.now - call.t0
-            k = bucket(latency)  # one bucket index for the (up to) four histograms
             st = edge.callee.stats
             st.outcomes[outcome] += 1
             st.inflight -= 1
-            _count(st.lat_all, k, latency)
-            if outcome == SUCCESS:
-                _count(st.lat_ok, k, latency)
             entry = edge.entry
-            if entry is not None:
-                es = entry.stats
-                es.outcomes[outcome] += 1
-                es.inflight -= 1
-                _count(es.lat_all, k, latency)
-                if outcome == SUCCESS:
-                    _count(es.lat_ok, k, latency)
+            if entry is not None:  # its latency is recorded once, under the entry
+                st = entry.stats
+                st.outcomes[outcome] += 1
+                st.inflight -= 1
+            h = st.lat_ok if outcome == SUCCESS else st.lat_fail
+            if latency > LO:  # bucket(), inlined: this runs once per call
+                k = int((_log(latency) - _LOG_LO) * _INV_LOG_R) + 1
+                if k >= BUCKETS:
+                    k = BUCKETS - 1
+            else:
+                k = 0
+            h.counts[k] += 1
+            h.n += 1
+            h.total += latency
         if call.parent is not None:
             self.on_child_done(call.parent, edge, outcome)
 

@@ -25,26 +25,30 @@ class CallStats:
     (first one plus retries). Only calls that started after the warm-up are counted.
     """
 
-    __slots__ = ("calls", "outcomes", "lat_ok", "lat_all", "attempts", "attempt_outcomes", "inflight")
+    __slots__ = ("calls", "outcomes", "lat_ok", "lat_fail", "attempts", "attempt_outcomes", "inflight")
 
     def __init__(self) -> None:
         self.calls = 0
         self.outcomes = [0] * len(OUTCOMES)
-        self.lat_ok = LogHistogram()
-        self.lat_all = LogHistogram()
+        self.lat_ok = LogHistogram()  # successful calls
+        self.lat_fail = LogHistogram()  # the others; "all" is the two added up
         self.attempts = 0
         self.attempt_outcomes = [0] * len(OUTCOMES)
         self.inflight = 0
 
-    def freeze(self) -> dict:
+    def freeze(self, also: list[CallStats] = ()) -> dict:
+        """Plain counters; ``also``: stats whose latencies count here too (an entry's
+        requests are recorded once, under the entry, and count for its service)."""
+        ok = LogHistogram.merged([self.lat_ok, *(a.lat_ok for a in also)])
+        fail = LogHistogram.merged([self.lat_fail, *(a.lat_fail for a in also)])
         return {
             "calls": self.calls,
             "outcomes": dict(zip(OUTCOMES, self.outcomes, strict=True)),
             "attempts": self.attempts,
             "attempt_outcomes": dict(zip(OUTCOMES, self.attempt_outcomes, strict=True)),
             "in_flight": self.inflight,
-            "latency_ok": self.lat_ok.freeze(),
-            "latency_all": self.lat_all.freeze(),
+            "latency_ok": ok.freeze(),
+            "latency_all": LogHistogram.merged([ok, fail]).freeze(),
         }
 
 
