@@ -189,6 +189,9 @@ class DataPlane:
                 edge.stats.rejected += 1
             self.finish_call(call, CIRCUIT_OPEN)
             return
+        if now >= call.deadline:  # inherited by work that started too late: nothing left to wait for
+            self.finish_call(call, TIMEOUT)
+            return
         svc = edge.callee
         call.n += 1
         if call.counted:
@@ -368,6 +371,8 @@ class DataPlane:
             self.settle(a, CONNECTION_ERROR)
 
     def settle(self, a: Attempt, outcome: int) -> None:
+        if outcome != SUCCESS and self.loop.now >= a.call.deadline:
+            outcome = TIMEOUT  # whatever failed first, the caller's deadline has passed
         a.settled = True
         a.replica.outstanding -= 1
         call = a.call
@@ -387,9 +392,9 @@ class DataPlane:
         edge = call.edge
         now = self.loop.now
         if call.n <= edge.retries and now < call.deadline:
-            if edge.budget is None or edge.budget.allow_retry(now):
-                delay = backoff_delay(edge.backoff, call.n, call.prev, edge.jitter)
-                if now + delay < call.deadline:
+            delay = backoff_delay(edge.backoff, call.n, call.prev, edge.jitter)
+            if now + delay < call.deadline:
+                if edge.budget is None or edge.budget.allow_retry(now):
                     call.prev = delay
                     if call.counted:
                         edge.stats.retries += 1
@@ -398,8 +403,8 @@ class DataPlane:
                     else:
                         self.send(call)
                     return
-            elif call.counted:
-                edge.stats.budget_denied += 1
+                if call.counted:
+                    edge.stats.budget_denied += 1
         self.finish_call(call, outcome)
 
     def finish_call(self, call: Call, outcome: int) -> None:
@@ -436,3 +441,10 @@ class DataPlane:
             for r in svc.replicas:
                 r.account(now)
                 r.busy_area = r.queue_area = 0.0
+            for group in svc.groups:
+                for edge in group:
+                    if edge.breaker is not None:
+                        edge.breaker.restart_counters(now)
+        for entry in self.entries:
+            if entry.edge.breaker is not None:
+                entry.edge.breaker.restart_counters(now)

@@ -54,6 +54,7 @@ class Loop:
             else:
                 if t_ctrl >= until:
                     break
+                self.now = t_ctrl  # listeners of the control plane read the data-plane clock
                 env.step()
                 self.now = env.now
                 t_ctrl = env.peek()

@@ -85,6 +85,13 @@ class Breaker:
         self.opened += 1
         self._opened_at = now
 
+    def restart_counters(self, now: float) -> None:
+        """Forget openings and open time so far (the end of the warm-up)."""
+        self.opened = 0
+        self.open_time = 0.0
+        if self.state == OPEN:
+            self._opened_at = now
+
     def time_open(self, now: float) -> float:
         """Seconds spent open so far."""
         return self.open_time + (now - self._opened_at if self.state == OPEN else 0.0)
