@@ -264,8 +264,17 @@ class DataPlane:
             loop.at(now + r.svc_time(), self.on_service_done, a)
 
     def on_service_done(self, a: Attempt) -> None:
-        if a.epoch == a.replica.epoch:
-            self.after_service(a)
+        r = a.replica
+        if a.epoch != r.epoch:
+            return  # the replica died meanwhile
+        svc = r.service
+        if svc.err_rate and r.err_u() < svc.err_rate:
+            self.finish_job(a, ERROR)
+        elif svc.groups:
+            a.group = 0
+            self.start_group(a)
+        else:
+            self.finish_job(a, SUCCESS)
 
     def after_service(self, a: Attempt) -> None:
         r = a.replica
@@ -320,7 +329,11 @@ class DataPlane:
         a.epoch = -1  # late answers from its dependencies are ignored
         if r.queue:
             self.start_job(r, r.queue.popleft())
-        self.respond(a, outcome)
+        if a.half > 0.0:  # respond(), inlined
+            a.outcome = outcome
+            self.loop.at(now + a.half, self.on_result, a)
+        elif not a.settled:
+            self.settle(a, outcome)
 
     def respond(self, a: Attempt, outcome: int) -> None:
         if a.half > 0.0:
