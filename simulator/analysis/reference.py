@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize, special
+from scipy import optimize
+
+from simulator.metrics.queueing import erlang_b, erlang_c, mmck_probabilities
 
 __all__ = [
     "single",
@@ -99,23 +101,6 @@ def k_of_n_beta_factor(k: int, n: int, failure_rate: float, repair_rate: float, 
     return float(pi[: n - k + 1].sum())
 
 
-def erlang_b(servers: int, offered_erlangs: float) -> float:
-    """Blocking probability of M/M/c/c (or M/G/c/c) with offered load ``a = λ/μ``."""
-    b = 1.0
-    for c in range(1, servers + 1):
-        b = offered_erlangs * b / (c + offered_erlangs * b)
-    return b
-
-
-def erlang_c(servers: int, offered_erlangs: float) -> float:
-    """Probability that an arrival waits in M/M/c (needs ``a < c``)."""
-    c, a = servers, offered_erlangs
-    if a >= c:
-        return 1.0
-    b = erlang_b(c, a)
-    return c * b / (c - a * (1 - b))
-
-
 mmc_wait_probability = erlang_c
 
 
@@ -160,17 +145,7 @@ def mm1_sojourn_quantile(q: float, arrival_rate: float, service_rate: float) -> 
 
 def mmck_blocking(servers: int, capacity: int, arrival_rate: float, service_rate: float) -> float:
     """Blocking probability of M/M/c/K (``capacity`` = servers + waiting room)."""
-    a = arrival_rate / service_rate
-    c, k = servers, capacity
-    logs = []
-    for n in range(k + 1):
-        if n <= c:
-            logs.append(n * math.log(a) - special.gammaln(n + 1))
-        else:
-            logs.append(n * math.log(a) - special.gammaln(c + 1) - (n - c) * math.log(c))
-    logs = np.asarray(logs)
-    p = np.exp(logs - logs.max())
-    return float(p[-1] / p.sum())
+    return float(mmck_probabilities(servers, capacity, arrival_rate / service_rate)[-1])
 
 
 def retry_attempts(p_fail: float, retries: int) -> tuple[float, float]:

@@ -28,7 +28,9 @@ from simulator.units import UnitError, parse_duration
 __all__ = ["run", "EXECUTORS", "BACKENDS", "MAX_REQUESTS", "RunTooLarge", "estimate_requests"]
 
 EXECUTORS = ("serial", "processes")
-BACKENDS = ("auto", "fast", "engine", "requests")
+BACKENDS = ("auto", "fast", "engine", "requests", "flow")
+#: With traffic, ``auto`` simulates every request up to this horizon, flows beyond it.
+FLOW_ABOVE_S = 86400.0
 #: A ``requests`` run above this many simulated requests is refused unless forced.
 MAX_REQUESTS = 50_000_000
 
@@ -45,6 +47,10 @@ def _replicate(backend: str) -> Callable[[Plan, np.random.SeedSequence, int], Re
         return requests.run_replication
     if backend == "fast":
         return fast.run_replication
+    if backend == "flow":
+        from simulator.backends import flow
+
+        return flow.run_replication
     return run_replication
 
 
@@ -113,8 +119,10 @@ def choose_backend(plan: Plan, backend: str) -> str:
         raise ModelError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}", ("backend",))
     if backend == "auto":
         if plan.has_traffic:
-            return "requests"
+            return "flow" if plan.horizon_s > FLOW_ABOVE_S else "requests"
         return "fast" if fast.applies(plan) else "engine"
+    if backend == "flow" and not plan.has_traffic:
+        raise ModelError("the flow backend needs traffic; without it use fast or engine", ("backend",))
     if backend == "fast" and not fast.applies(plan):
         raise ModelError(
             "the fast path needs a model without traffic and without repair_crews; use engine", ("backend",)
@@ -147,12 +155,13 @@ def run(
         Root seed; default: the model's ``seed``. Same model and seed, same result.
     horizon, warmup : float (seconds) or str (``"10y"``), optional
         Measured time per replication and the time simulated before it; default: the model's.
-    backend : {"auto", "fast", "engine", "requests"}
-        ``requests`` simulates every request (needs ``traffic``); ``engine`` only
+    backend : {"auto", "fast", "engine", "requests", "flow"}
+        ``requests`` simulates every request (needs ``traffic``); ``flow`` treats
+        traffic as rates between state changes (years in seconds); ``engine`` only
         failures and repairs in simpy (time-based figures); ``fast`` the same failure
         model sampled with numpy, no event loop (no traffic, no ``repair_crews``);
-        ``auto`` picks ``requests`` with traffic, else ``fast`` when it applies, else
-        ``engine``.
+        ``auto`` picks, with traffic, ``requests`` up to a one-day horizon and ``flow``
+        beyond; without, ``fast`` when it applies, else ``engine``.
     executor : {"serial", "processes"}
         Where replications run; the result does not depend on it.
     workers : int, optional

@@ -86,7 +86,7 @@ class FrozenHistogram:
         self.index, self.counts, self.n, self.total = index, counts, n, total
 
     def dense(self) -> np.ndarray:
-        out = np.zeros(BUCKETS, dtype=np.int64)
+        out = np.zeros(BUCKETS, dtype=self.counts.dtype)
         out[self.index] = self.counts
         return out
 
@@ -103,7 +103,7 @@ class FrozenHistogram:
 
 def merge(hists: list[FrozenHistogram]) -> np.ndarray:
     """Dense counts of several histograms added together."""
-    out = np.zeros(BUCKETS, dtype=np.int64)
+    out = np.zeros(BUCKETS)
     for h in hists:
         np.add.at(out, h.index, h.counts)
     return out
@@ -114,7 +114,9 @@ def quantiles(dense: np.ndarray, q: float) -> np.ndarray:
     dense = np.atleast_2d(dense)
     cum = np.cumsum(dense, axis=1)
     total = cum[:, -1]
-    target = np.maximum(np.ceil(q * total), 1)
+    # the first bucket where the cumulative count reaches q of the total (counts may be
+    # expected values, i.e. not whole numbers, in the flow backend)
+    target = np.maximum(q * total, np.minimum(total, 1e-300))
     idx = (cum < target[:, None]).sum(axis=1)
     out = _MID[np.minimum(idx, BUCKETS - 1)]
     return np.where(total > 0, out, np.nan)

@@ -31,7 +31,7 @@ def combine(parts: list[dict]) -> dict:
         "attempt_outcomes": {k: sum(p["attempt_outcomes"][k] for p in parts) for k in OUTCOMES},
     }
     for key in ("latency_ok", "latency_all"):
-        dense = np.zeros(BUCKETS, dtype=np.int64)
+        dense = np.zeros(BUCKETS)  # float: the flow backend counts expected requests
         n, total = 0, 0.0
         for p in parts:
             h = p[key]
@@ -44,7 +44,7 @@ def combine(parts: list[dict]) -> dict:
 
 
 def _dense(hists: list[FrozenHistogram]) -> np.ndarray:
-    out = np.zeros((len(hists), BUCKETS), dtype=np.int64)
+    out = np.zeros((len(hists), BUCKETS))
     for i, h in enumerate(hists):
         out[i, h.index] = h.counts
     return out

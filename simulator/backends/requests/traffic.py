@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 
+import numpy as np
+
 from simulator.model.traffic import TrafficSpec
 from simulator.rng import Stream
 from simulator.units import DAY, HOUR
@@ -77,12 +79,27 @@ class RateFunction:
             rate *= self.multiplier(t)
         return rate
 
+    def at(self, t: np.ndarray) -> np.ndarray:
+        """``λ`` at many times at once (for the flow backend and estimates)."""
+        rate = np.full(np.shape(t), self.base)
+        if self.amp:
+            rate = rate * (1.0 + self.amp * np.cos(2.0 * math.pi * (t - self.peak_s) / DAY))
+        for start, end, mult, ramp in self.bumps:
+            inside = (t >= start) & (t < end)
+            if ramp > 0.0:
+                frac = np.clip(np.minimum((t - start) / ramp, (end - t) / ramp), 0.0, 1.0)
+                factor = 1.0 + (mult - 1.0) * frac
+            else:
+                factor = np.full(np.shape(t), mult)
+            rate = np.where(inside, rate * factor, rate)
+        return rate
+
     def mean_rate(self, t0: float, t1: float, steps: int = 2000) -> float:
         """Average of ``λ`` over ``[t0, t1]`` (for estimates of work, not for the simulation)."""
         if self.homogeneous:
             return self.base
         width = (t1 - t0) / steps
-        return sum(self(t0 + (k + 0.5) * width) for k in range(steps)) / steps
+        return float(self.at(t0 + (np.arange(steps) + 0.5) * width).mean())
 
 
 def flash_schedule(spec: TrafficSpec, until: float, occur: Stream, duration: Stream, mult: Stream):

@@ -1,0 +1,152 @@
+"""The static part of the ``flow`` backend: a topology's request path as arrays.
+
+Distributions are represented by ``M`` samples drawn by inverse transform from
+stratified uniforms (each slot of randomness has its own fixed set), so the flow
+solution of a state is deterministic and smooth from one state to the next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from simulator.backends.requests.build import call_groups
+from simulator.engine.plan import Plan
+from simulator.rng import name_key
+
+__all__ = ["M", "Pool", "ServiceModel", "EdgeModel", "EntryModel", "FlowModel"]
+
+#: Virtual requests per distribution.
+M = 1024
+
+
+class Pool:
+    """Named sets of stratified uniforms, the same for every state of one model."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._cache: dict[str, np.ndarray] = {}
+
+    def u(self, slot: str) -> np.ndarray:
+        got = self._cache.get(slot)
+        if got is None:
+            rng = np.random.default_rng([self.seed, name_key(slot)])
+            got = (rng.permutation(M) + rng.random(M)) / M
+            self._cache[slot] = got
+        return got
+
+    def perm(self, slot: str) -> np.ndarray:
+        key = "perm:" + slot
+        got = self._cache.get(key)
+        if got is None:
+            got = np.random.default_rng([self.seed, name_key(key)]).permutation(M)
+            self._cache[key] = got
+        return got
+
+
+@dataclass
+class EdgeModel:
+    name: str
+    caller: int | None  # service index, None for traffic
+    callee: int
+    optional: bool
+    timeout: float | None
+    retries: int
+    backoff: Any
+    budget: Any
+    breaker: Any
+    group: int = 0
+
+
+@dataclass
+class ServiceModel:
+    index: int
+    name: str
+    workers: int
+    limit: int | None
+    err_rate: float
+    connect_timeout: float
+    service: np.ndarray  # M service-time samples
+    zones: list[str]  # zones with replicas, sorted
+    zone_region: dict[str, str]
+    size: dict[str, int]  # replicas per zone
+    locality: str
+    groups: list[list[EdgeModel]] = field(default_factory=list)
+
+
+@dataclass
+class EntryModel:
+    label: str
+    spec: Any
+    edge: EdgeModel
+    callee: int
+    deadline: float | None
+    shares: dict[str, float] | None
+    order: dict[str, list[str]] | None  # client region -> entry regions, nearest first
+
+
+class FlowModel:
+    """Everything about a plan's request path that does not change between states."""
+
+    def __init__(self, plan: Plan) -> None:
+        top = plan.topology
+        self.plan = plan
+        self.pool = Pool(int(top.model_hash(), 16) & 0xFFFFFFFF)
+        self.net = top.network
+        zones = top.zones()
+        self.services: list[ServiceModel] = []
+        for node in plan.services:
+            spec = top.services[node.name]
+            size: dict[str, int] = {}
+            for z in node.zones:
+                size[z] = size.get(z, 0) + 1
+            st = spec.service_time
+            samples = st.ppf(self.pool.u(f"svc/{node.name}")) if st is not None else np.zeros(M)
+            self.services.append(
+                ServiceModel(
+                    node.index, node.name, spec.workers, spec.queue_limit, spec.error_rate,
+                    spec.load_balancer.connect_timeout_s, samples, sorted(size),
+                    {z: zones[z][1] for z in size}, size, spec.load_balancer.locality,
+                )
+            )
+        index = {s.name: s.index for s in self.services}
+        for svc in self.services:
+            spec = top.services[svc.name]
+            svc.groups = [
+                [
+                    EdgeModel(f"{svc.name}->{c.service}", svc.index, index[c.service], c.optional, c.timeout_s,
+                              c.retries, c.backoff, c.retry_budget, c.circuit_breaker, g)
+                    for c in group
+                ]
+                for g, group in enumerate(call_groups(spec.calls))
+            ]
+        self.entries: list[EntryModel] = []
+        for t in top.traffic:
+            callee = index[t.entry]
+            edge = EdgeModel(f"traffic:{t.label}->{t.entry}", None, callee, False, None, 0, None, None, None)
+            order = None
+            if t.from_:
+                regions = sorted(set(self.services[callee].zone_region.values()))
+                order = {c: sorted(regions, key=lambda r, c=c: (self.expected_client_rtt(c, r), r)) for c in t.from_}
+            self.entries.append(EntryModel(t.label, t, edge, callee, t.deadline_s, t.from_, order))
+        self.order = list(plan.order)  # callees before callers
+        self.memo: dict = {}  # small results reused between states (queue waits)
+
+    def pair_rtt(self, a: str, b: str) -> Any:
+        for pair in self.net.region_pairs:
+            if set(pair.between) == {a, b}:
+                return pair.rtt
+        return self.net.cross_region
+
+    def expected_client_rtt(self, client: str, region: str) -> float:
+        extra = 0.0 if client == region else self.pair_rtt(client, region).mean
+        return self.net.client.mean + extra
+
+    def edges(self) -> list[EdgeModel]:
+        out = [e.edge for e in self.entries]
+        for svc in self.services:
+            for group in svc.groups:
+                out.extend(group)
+        return out

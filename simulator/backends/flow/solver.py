@@ -1,0 +1,472 @@
+"""The flow solution of one state: rates, outcome shares, latencies, queues.
+
+A *state* is, per service and zone, how many replicas in rotation are alive and how
+many are dead (the balancer does not know yet), plus each entry's arrival rate. For
+it, the solver finds a fixed point: arrival rates of attempts at each service
+(callers' calls times their retries) determine each service's queue (M/M/c with an
+Allen-Cunneen correction for the holding-time variability, or M/M/c/K with a queue
+limit), which with the service time and the calls it makes determines each call's
+outcome and latency, which determines the retries. ``M`` virtual requests carry the
+distributions: sums of independent parts pair their samples through fixed
+permutations.
+
+Approximations (the ``requests`` backend is exact): waiting times are M/M/c-shaped
+(exponential, scaled by (1 + SCV) / 2 for non-exponential holding times); load is
+spread evenly over the alive replicas in rotation whatever the policy and locality;
+a call inherits no deadline from its request (only the entry applies it); a circuit
+breaker is either closed or cycling open/half-open at its steady pass rate; a retry
+budget thins retries evenly. A service whose load exceeds its capacity has no steady
+state: the solution flags it and the caller steps a fluid queue instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import special
+
+from simulator.backends.flow.model import EdgeModel, FlowModel, M, ServiceModel
+from simulator.metrics.histogram import _INV_LOG_R, _LOG_LO, BUCKETS, LO
+from simulator.metrics.outcomes import (
+    CIRCUIT_OPEN,
+    CONNECTION_ERROR,
+    DEPENDENCY_FAILURE,
+    ERROR,
+    OUTCOMES,
+    SHED,
+    SUCCESS,
+    TIMEOUT,
+)
+from simulator.metrics.queueing import erlang_c, mmck_probabilities
+
+__all__ = ["Solution", "solve", "sparse_hist"]
+
+N_OUT = len(OUTCOMES)
+MAX_ITERATIONS = 12
+
+
+def sparse_hist(lat: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket indices and weights of samples, each sample counting ``weight``."""
+    if not len(lat):
+        return np.zeros(0, dtype=np.intp), np.zeros(0)
+    k = np.zeros(len(lat), dtype=np.intp)
+    pos = lat > LO
+    k[pos] = np.minimum(((np.log(lat[pos]) - _LOG_LO) * _INV_LOG_R).astype(np.intp) + 1, BUCKETS - 1)
+    counts = np.bincount(k, minlength=BUCKETS)
+    nz = np.flatnonzero(counts)
+    return nz, counts[nz] * weight
+
+
+@dataclass
+class Queue:
+    """What an arriving attempt meets at one service."""
+
+    in_rotation: int
+    alive: int
+    wait: np.ndarray  # M waiting-time samples for an admitted attempt
+    shed: float  # probability an alive replica's queue is full
+    busy: float  # average busy workers, all replicas
+    waiting: float  # average requests waiting, all replicas
+    overloaded: bool = False
+    arrival_alive: float = 0.0
+    capacity: float = 0.0
+
+
+@dataclass
+class CallResult:
+    out: np.ndarray  # outcome of each virtual call
+    lat: np.ndarray  # its latency
+    attempts: np.ndarray  # attempts it made
+    attempt_out: np.ndarray  # attempt outcome counts over all virtual calls
+    budget_denied: float  # share of calls that wanted a retry the budget refused
+    breaker_open: bool = False
+
+
+@dataclass
+class Solution:
+    """Per-second rates of one state (see the module docstring)."""
+
+    entries: dict = field(default_factory=dict)
+    services: dict = field(default_factory=dict)
+    edges: dict = field(default_factory=dict)
+    overloaded: dict = field(default_factory=dict)  # service -> (alive arrivals/s, capacity/s)
+    flows: dict = field(default_factory=dict)  # every service -> (alive arrivals/s, capacity/s)
+
+
+def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, hold: np.ndarray, wait: float | None) -> Queue:
+    in_rot = sum(a + d for a, d in zones)
+    alive = sum(a for a, _ in zones)
+    if in_rot == 0 or alive == 0:
+        return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
+    lam_alive = lam * alive / in_rot
+    lam_r = lam_alive / alive
+    mean_h = float(hold.mean())
+    c = s.workers
+    if mean_h <= 0.0:
+        return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
+    capacity = alive * c / mean_h
+    u1, u2 = fm.pool.u(f"wait1/{s.name}"), fm.pool.u(f"wait2/{s.name}")
+    if wait is not None:  # a fluid backlog: every admitted attempt waits this long
+        return Queue(in_rot, alive, np.full(M, wait), 0.0, alive * c, wait * capacity, False, lam_alive, capacity)
+    if s.limit is None:
+        rho = lam_r * mean_h / c
+        if rho >= 0.999:
+            return Queue(in_rot, alive, np.zeros(M), 0.0, alive * c, 0.0, True, lam_alive, capacity)
+        scv = float(hold.var()) / mean_h**2
+        theta = c / mean_h - lam_r
+        pw = erlang_c(c, lam_r * mean_h)
+        w = np.where(u1 < pw, -np.log1p(-u2) / theta, 0.0) * (1.0 + scv) / 2.0
+        busy = alive * lam_r * mean_h
+        return Queue(in_rot, alive, w, 0.0, busy, lam_alive * float(w.mean()), False, lam_alive, capacity)
+    shed, unit = _mmck_waits(fm, s, c, round(lam_r * mean_h, 4))
+    w = unit * (mean_h / c)
+    busy = alive * lam_r * (1 - shed) * mean_h
+    return Queue(in_rot, alive, w, shed, busy, lam_alive * (1 - shed) * float(w.mean()), False, lam_alive, capacity)
+
+
+def _mmck_waits(fm: FlowModel, s: ServiceModel, c: int, offered: float) -> tuple[float, np.ndarray]:
+    """Blocking probability and waits (in units of mean holding time / c) of M/M/c/K."""
+    key = ("mmck", s.index, offered)
+    hit = fm.memo.get(key)
+    if hit is None:
+        p = mmck_probabilities(c, c + s.limit, offered)
+        admitted = p[:-1] / p[:-1].sum()
+        n = np.minimum(np.searchsorted(np.cumsum(admitted), fm.pool.u(f"wait1/{s.name}"), side="right"), len(admitted) - 1)
+        ahead = np.maximum(n - c + 1, 0)  # completions to wait for
+        unit = np.where(ahead > 0, special.gammaincinv(np.maximum(ahead, 1), fm.pool.u(f"wait2/{s.name}")), 0.0)
+        hit = fm.memo[key] = (float(p[-1]), unit)
+    return hit
+
+
+def _rtt_samples(fm: FlowModel, dists: list, weights: np.ndarray, slot: str) -> np.ndarray:
+    """RTT of each virtual call: pick a locality by ``weights``, then a value from it."""
+    if not dists:
+        return np.zeros(M)
+    pick = np.searchsorted(np.cumsum(weights) / weights.sum(), fm.pool.u(slot + "/pick"), side="right")
+    pick = np.minimum(pick, len(dists) - 1)
+    u = fm.pool.u(slot + "/rtt")
+    out = np.empty(M)
+    for k, d in enumerate(dists):
+        sel = pick == k
+        if sel.any():
+            out[sel] = d.ppf(u[sel]) if d is not None else 0.0
+    return out
+
+
+class _Sum:
+    """A client's RTT to a far region: its last mile plus the inter-region RTT (comonotone)."""
+
+    def __init__(self, a, b) -> None:
+        self.a, self.b = a, b
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        return self.a.ppf(u) + self.b.ppf(u)
+
+
+def _route(fm: FlowModel, edge: EdgeModel, state: tuple, entry=None):
+    """Where an attempt goes: (no route, dead replica) probabilities and RTT samples."""
+    callee = fm.services[edge.callee]
+    zones = dict(zip(callee.zones, state[edge.callee], strict=True))
+    net = fm.net
+    if entry is not None and entry.shares is None:
+        t = sum(a + d for a, d in zones.values())
+        dead = sum(d for _, d in zones.values())
+        return (0.0 if t else 1.0), (dead / t if t else 0.0), np.zeros(M)
+    groups: list[tuple[float, dict]] = []  # (weight, scope zones) per origin
+    dists, weights = [], []
+    noroute = 0.0
+    if entry is not None:
+        for client, share in entry.shares.items():
+            scope = None
+            for region in entry.order[client]:
+                inside = {z: v for z, v in zones.items() if callee.zone_region[z] == region and sum(v)}
+                if inside:
+                    scope = inside
+                    rtt = net.client if client == region else _Sum(net.client, fm.pair_rtt(client, region))
+                    dists.append(rtt)
+                    weights.append(share)
+                    break
+            if scope is None:
+                noroute += share
+            else:
+                groups.append((share, scope))
+    else:
+        caller = fm.services[edge.caller]
+        cz = dict(zip(caller.zones, state[edge.caller], strict=True))
+        w = {z: a for z, (a, _) in cz.items()}
+        if sum(w.values()) == 0:
+            w = dict(caller.size)
+        total_w = sum(w.values())
+        for z, wz in w.items():
+            if not wz:
+                continue
+            region = caller.zone_region[z]
+            scope = {k: v for k, v in zones.items() if sum(v)}
+            if callee.locality == "zone" and sum(zones.get(z, (0, 0))):
+                scope = {z: zones[z]}
+            elif callee.locality in ("zone", "region"):
+                inside = {k: v for k, v in scope.items() if callee.zone_region[k] == region}
+                scope = inside or scope
+            if not scope:
+                noroute += wz / total_w
+                continue
+            groups.append((wz / total_w, scope))
+            alive = sum(a for a, _ in scope.values())
+            for k, (a, _) in scope.items():
+                if not a:
+                    continue
+                if k == z:
+                    d = net.same_zone
+                elif callee.zone_region[k] == region:
+                    d = net.cross_zone
+                else:
+                    d = fm.pair_rtt(region, callee.zone_region[k])
+                dists.append(d)
+                weights.append(wz / total_w * a / alive)
+    dead = sum(w * sum(d for _, d in sc.values()) / sum(a + d for a, d in sc.values()) for w, sc in groups)
+    reach = 1.0 - noroute
+    p_dead = dead / reach if reach > 0 else 0.0
+    rtt = _rtt_samples(fm, dists, np.asarray(weights, dtype=float), f"rtt/{edge.name}") if dists else np.zeros(M)
+    return noroute, p_dead, rtt
+
+
+def _backoff(spec, k: int, prev: np.ndarray, u: np.ndarray) -> np.ndarray:
+    if spec is None:
+        return np.zeros(M)
+    base, cap = spec.base_s, spec.cap_s
+    if spec.jitter == "decorrelated":
+        p = np.where(prev > 0, prev, base)
+        return np.minimum(cap, base + u * (3.0 * p - base))
+    d = min(cap, base * math.pow(2.0, k))
+    if spec.jitter == "full":
+        return u * d
+    if spec.jitter == "equal":
+        return d / 2 + u * d / 2
+    return np.full(M, d)
+
+
+def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> CallResult:
+    """Every virtual call's attempts, retries and backoffs, then the breaker."""
+    noroute, p_dead, rtt = route
+    hold, jout = job[0], job[1]
+    ct = fm.services[edge.callee].connect_timeout
+    out = np.full(M, -1)
+    lat = np.zeros(M)
+    attempts = np.zeros(M, dtype=np.intp)
+    counts = np.zeros(N_OUT)
+    active = np.ones(M, dtype=bool)
+    prev = np.zeros(M)
+    q_budget = memo.get("budget_q", 1.0)
+    wanted = denied = 0
+    for k in range(edge.retries + 1):
+        perm = fm.pool.perm(f"{edge.name}/a{k}")
+        u = fm.pool.u(f"{edge.name}/route{k}")
+        o = jout[perm].copy()
+        t = rtt + q.wait[fm.pool.perm(f"{edge.name}/w{k}")] + hold[perm]
+        lost = u < noroute
+        dead = (~lost) & (u < noroute + (1.0 - noroute) * p_dead)
+        o[lost], t[lost] = CONNECTION_ERROR, 0.0
+        o[dead], t[dead] = CONNECTION_ERROR, ct
+        if q.shed > 0:
+            shed = (~lost) & (~dead) & (fm.pool.u(f"{edge.name}/shed{k}") < q.shed)
+            o[shed], t[shed] = SHED, rtt[shed]
+        if edge.timeout is not None:
+            late = t > edge.timeout
+            o[late], t[late] = TIMEOUT, edge.timeout
+        attempts[active] += 1
+        counts += np.bincount(o[active], minlength=N_OUT)
+        lat[active] += t[active]
+        ok = active & (o == SUCCESS)
+        out[ok] = SUCCESS
+        failed = active & ~ok
+        if k == edge.retries:
+            out[failed] = o[failed]
+            break
+        wanted += int(failed.sum())
+        allow = failed & (fm.pool.u(f"{edge.name}/budget{k}") < q_budget)
+        stop = failed & ~allow
+        denied += int(stop.sum())
+        out[stop] = o[stop]
+        delay = _backoff(edge.backoff, k, prev, fm.pool.u(f"{edge.name}/jitter{k}"))
+        lat[allow] += delay[allow]
+        prev = np.where(allow, delay, prev)
+        active = allow
+    if edge.budget is not None:
+        memo["budget_q"] = min(1.0, edge.budget.ratio * M / wanted) if wanted else 1.0
+    result = CallResult(out, lat, attempts, counts, denied / M)
+    if edge.breaker is not None:
+        _breaker(fm, edge, result, memo)
+    return result
+
+
+def _breaker(fm: FlowModel, edge: EdgeModel, r: CallResult, memo: dict) -> None:
+    """Open at steady state when the failure rate reaches the threshold: then only the
+    half-open trials of each open period pass."""
+    b = edge.breaker
+    o = r.attempt_out  # the breaker sees every attempt
+    fail_rate = 1.0 - o[SUCCESS] / max(float(o.sum()), 1.0)
+    if fail_rate < b.failure_rate:
+        return
+    rate = memo.get("calls", 0.0) * float(r.attempts.mean())
+    passing = b.half_open_calls / (rate * b.open_duration_s + b.half_open_calls) if rate > 0 else 1.0
+    rejected = fm.pool.u(f"{edge.name}/breaker") >= passing
+    r.out = np.where(rejected, CIRCUIT_OPEN, r.out)
+    r.lat = np.where(rejected, 0.0, r.lat)
+    r.attempts = np.where(rejected, 0, r.attempts)
+    r.attempt_out = r.attempt_out * passing
+    r.breaker_open = True
+
+
+def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult]):
+    """Holding time and outcome of each virtual request served by ``s``, and the share
+    of them that reach each call group (a failed required call stops the request)."""
+    hold = s.service.copy()
+    out = np.full(M, SUCCESS)
+    if s.err_rate:
+        out[fm.pool.u(f"err/{s.name}") < s.err_rate] = ERROR
+    reach = []
+    for group in s.groups:
+        act = out == SUCCESS
+        reach.append(float(act.mean()))
+        glat = np.zeros(M)
+        gfail = np.zeros(M, dtype=bool)
+        for e in group:
+            r = calls[e.name]
+            idx = fm.pool.perm(f"job/{e.name}")
+            glat = np.maximum(glat, r.lat[idx])
+            if not e.optional:
+                gfail |= r.out[idx] != SUCCESS
+        hold = hold + np.where(act, glat, 0.0)
+        out[act & gfail] = DEPENDENCY_FAILURE
+    return hold, out, reach
+
+
+def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.ndarray, dict]:
+    """Attempts per second at each service and calls per second on each edge, top down."""
+    lam = np.zeros(len(fm.services))
+    edge_calls: dict[str, float] = {}
+    for entry, rate in zip(fm.entries, entry_rates, strict=True):
+        r = calls.get(entry.edge.name)
+        edge_calls[entry.edge.name] = rate
+        lam[entry.callee] += rate * (float(r.attempts.mean()) if r is not None else 1.0)
+    for si in reversed(fm.order):
+        s = fm.services[si]
+        q = queues.get(si)
+        admitted = 1.0
+        if q is not None:
+            admitted = (q.alive / q.in_rotation if q.in_rotation else 0.0) * (1.0 - q.shed)
+        served = lam[si] * admitted
+        reach = jobs[si][2] if si in jobs else [1.0] * len(s.groups)
+        for g, group in enumerate(s.groups):
+            for e in group:
+                n = served * reach[g]
+                edge_calls[e.name] = n
+                r = calls.get(e.name)
+                lam[e.callee] += n * (float(r.attempts.mean()) if r is not None else 1.0)
+    return lam, edge_calls
+
+
+def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = None) -> Solution:
+    """The flow solution of ``state`` (see the module docstring)."""
+    waits = waits or {}
+    memo: dict[str, dict] = {e.name: {} for e in fm.edges()}
+    lam, edge_calls = _rates(fm, entry_rates, {}, {}, {})
+    # where attempts go depends on the state only, not on the rates
+    routes = {e.name: _route(fm, e, state) for s in fm.services for g in s.groups for e in g}
+    routes.update({en.edge.name: _route(fm, en.edge, state, en) for en in fm.entries})
+    for _ in range(MAX_ITERATIONS):
+        queues: dict[int, Queue] = {}
+        jobs: dict[int, tuple] = {}
+        calls: dict[str, CallResult] = {}
+        for si in fm.order:  # callees first
+            s = fm.services[si]
+            for group in s.groups:
+                for e in group:
+                    memo[e.name]["calls"] = edge_calls.get(e.name, 0.0)
+                    calls[e.name] = _call(fm, e, routes[e.name], queues[e.callee], jobs[e.callee], memo[e.name])
+            jobs[si] = _job(fm, s, calls)
+            queues[si] = _queue(fm, s, lam[si], state[si], jobs[si][0], waits.get(si))
+        for entry in fm.entries:
+            edge = entry.edge
+            calls[edge.name] = _call(fm, edge, routes[edge.name], queues[entry.callee], jobs[entry.callee], {})
+        new_lam, edge_calls = _rates(fm, entry_rates, queues, jobs, calls)
+        done = np.all(np.abs(new_lam - lam) <= 1e-3 * (lam + 1e-9))
+        lam = new_lam
+        if done:
+            break
+    return _assemble(fm, entry_rates, lam, edge_calls, queues, calls)
+
+
+def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Solution:
+    sol = Solution()
+    per_service = {s.index: _empty_scope() for s in fm.services}
+    for entry, rate in zip(fm.entries, entry_rates, strict=True):
+        r = calls[entry.edge.name]
+        out, lat = r.out, r.lat
+        if entry.deadline is not None:
+            late = lat > entry.deadline
+            out, lat = np.where(late, TIMEOUT, out), np.where(late, entry.deadline, lat)
+        scope = _scope(out, lat, rate, r)
+        sol.entries[entry.label] = scope
+        _add_scope(per_service[entry.callee], scope)
+        sol.edges[entry.edge.name] = _edge_figures(rate, r)
+    for s in fm.services:
+        for group in s.groups:
+            for e in group:
+                r = calls[e.name]
+                n = edge_calls.get(e.name, 0.0)
+                _add_scope(per_service[e.callee], _scope(r.out, r.lat, n, r))
+                sol.edges[e.name] = _edge_figures(n, r)
+    for s in fm.services:
+        q = queues[s.index]
+        scope = per_service[s.index]
+        scope["attempts"] = float(lam[s.index])
+        scope["busy"] = q.busy
+        scope["waiting"] = q.waiting
+        sol.services[s.name] = scope
+        sol.flows[s.index] = (q.arrival_alive, q.capacity)
+        if q.overloaded:
+            sol.overloaded[s.index] = (q.arrival_alive, q.capacity)
+    return sol
+
+
+def _empty_scope() -> dict:
+    return {
+        "calls": 0.0, "outcomes": np.zeros(N_OUT), "attempts": 0.0, "attempt_outcomes": np.zeros(N_OUT),
+        "ok": [], "fail": [],
+    }
+
+
+def _scope(out: np.ndarray, lat: np.ndarray, rate: float, r: CallResult) -> dict:
+    ok = out == SUCCESS
+    return {
+        "calls": rate,
+        "outcomes": np.bincount(out, minlength=N_OUT) * (rate / M),
+        "attempts": rate * float(r.attempts.mean()),
+        "attempt_outcomes": r.attempt_out * (rate / M),
+        "ok": [sparse_hist(lat[ok], rate / M)],
+        "fail": [sparse_hist(lat[~ok], rate / M)],
+    }
+
+
+def _add_scope(into: dict, part: dict) -> None:
+    into["calls"] += part["calls"]
+    into["outcomes"] = into["outcomes"] + part["outcomes"]
+    into["attempt_outcomes"] = into["attempt_outcomes"] + part["attempt_outcomes"]
+    into["ok"] = into["ok"] + part["ok"]
+    into["fail"] = into["fail"] + part["fail"]
+
+
+def _edge_figures(calls: float, r: CallResult) -> dict:
+    rejected = float((r.out == CIRCUIT_OPEN).mean())
+    attempts = calls * float(r.attempts.mean())
+    return {
+        "calls": calls,
+        "attempts": attempts,
+        "retries": max(attempts - calls * (1.0 - rejected), 0.0),
+        "breaker_rejected": calls * rejected,
+        "budget_denied": calls * r.budget_denied,
+        "breaker_open": 1.0 if r.breaker_open else 0.0,
+    }
