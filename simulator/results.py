@@ -211,6 +211,38 @@ class Results:
             }
         return {"system": system, "entries": entries, "services": services, "edges": edges}
 
+    def timeline_data(self):
+        """The timeline of all replications added up (``None`` if none was recorded)."""
+        parts = [r.extra.get("timeline") for r in self.records]
+        if not parts or parts[0] is None:
+            return None
+        total = parts[0]
+        for p in parts[1:]:
+            total = total.add(p)
+        return total
+
+    def timeline(self):
+        """What users saw over time, pooled over replications: one row per bin.
+
+        Columns: requests per second, success ratio, p50 / p99 latency of successful
+        requests; indexed by the bin's start (seconds).
+        """
+        import pandas as pd
+
+        tl = self.timeline_data()
+        if tl is None:
+            raise ValueError("no timeline was recorded: run with timeline=... (e.g. '10s')")
+        reps = len(self.records)
+        return pd.DataFrame(
+            {
+                "requests_per_s": tl.requests / (tl.width_s * reps),
+                "success_ratio": tl.success_ratio(),
+                "p50_s": tl.quantile(0.5),
+                "p99_s": tl.quantile(0.99),
+            },
+            index=pd.Index(tl.times, name="time_s"),
+        )
+
     def _request_scope(self, scope: str) -> dict[str, Any] | None:
         req = self.requests
         if req is None:

@@ -142,6 +142,7 @@ def run(
     workers: int | None = None,
     progress: Progress | None = None,
     max_requests: float | None = MAX_REQUESTS,
+    timeline: float | str | None = None,
 ) -> Results:
     """Simulate ``replications`` independent replications of ``model``.
 
@@ -171,6 +172,9 @@ def run(
     max_requests : float or None
         Refuse (:class:`RunTooLarge`) a ``requests`` run estimated to simulate more
         requests than this; ``None`` forces it.
+    timeline : float (seconds) or str, optional
+        Record what users saw in bins of this width (requests, successes, latency);
+        :meth:`Results.timeline` returns it as a DataFrame.
 
     Returns
     -------
@@ -196,7 +200,10 @@ def run(
         raise ModelError("must be a positive duration", ("horizon",))
     if executor not in EXECUTORS:
         raise ModelError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}", ("executor",))
-    plan = compile_plan(model, horizon_s=horizon_s, warmup_s=warmup_s)
+    timeline_s = _duration(timeline, "timeline")
+    if timeline_s is not None and timeline_s <= 0:
+        raise ModelError("must be a positive duration", ("timeline",))
+    plan = compile_plan(model, horizon_s=horizon_s, warmup_s=warmup_s, timeline_s=timeline_s)
     chosen = choose_backend(plan, backend)
     if chosen == "requests" and max_requests is not None:
         size = estimate_requests(plan, n)

@@ -77,6 +77,7 @@ class Plan:
     topology: Any = field(repr=False, default=None)  # the spec, for data planes
     group_of: np.ndarray = field(repr=False, default=None)  # group index of each component
     by_kind: dict = field(repr=False, default_factory=dict)  # kind -> component indices
+    timeline_s: float | None = None  # bin width of request timelines, if recorded
 
     @property
     def has_traffic(self) -> bool:
@@ -103,7 +104,9 @@ def _dists(failure: FailureSpec | None, cache: dict[int, tuple[Any, Any]]) -> tu
     return cache[id(failure)]
 
 
-def compile_plan(top: Topology, *, horizon_s: float | None = None, warmup_s: float | None = None) -> Plan:
+def compile_plan(
+    top: Topology, *, horizon_s: float | None = None, warmup_s: float | None = None, timeline_s: float | None = None
+) -> Plan:
     """Flatten ``top`` into a :class:`Plan` (optionally overriding horizon and warm-up)."""
     beta_of: dict[str, float] = {}
     for group in top.common_cause:
@@ -169,6 +172,7 @@ def compile_plan(top: Topology, *, horizon_s: float | None = None, warmup_s: flo
         parents=np.asarray([c.parent for c in comps], dtype=np.intp),
         groups=(groups := tuple(dict.fromkeys(c.group for c in comps))),
         topology=top,
+        timeline_s=timeline_s,
         group_of=np.asarray([groups.index(c.group) for c in comps], dtype=np.intp),
         by_kind={
             kind: np.asarray([c.index for c in comps if c.kind == kind], dtype=np.intp)

@@ -32,6 +32,7 @@ from simulator.engine.plan import Plan
 from simulator.engine.replication import ReplicationRecord, summarise_trace
 from simulator.metrics.histogram import BUCKETS, FrozenHistogram, bucket_values
 from simulator.metrics.outcomes import OUTCOMES
+from simulator.metrics.timeline import Timeline
 from simulator.rng import UNIT_EXPONENTIAL, Stream, name_key, replication_key, stream_key
 
 __all__ = ["run_replication", "LEVEL"]
@@ -229,9 +230,10 @@ class _Replay:
         self.service_of = {int(r): s.index for s in plan.services for r in s.replicas}
         self.counts = [{z: [n, 0] for z, n in s.size.items()} for s in fm.services]
         self._state = [self._service_state(i) for i in range(len(fm.services))]
-        self.backlog: dict[int, float] = {}
+        self.backlog: dict[int, list[float]] = {}  # service -> [requests waiting, replicas holding them]
         self.totals = _Totals(fm)
         self.steady: dict[tuple, float] = {}
+        self.timeline = Timeline(plan.timeline_s, plan.end_s) if plan.timeline_s else None
 
     def advance(self, t: float) -> None:
         """Apply every replica change at or before ``t``."""
@@ -255,14 +257,17 @@ class _Replay:
         return tuple(self._state)
 
     def solution(self, state: tuple, rates: tuple, waits: dict | None = None) -> Solution:
-        wkey = tuple(sorted((s, _level(w / 1e-3)) for s, w in (waits or {}).items()))
+        wkey = tuple(sorted((s, _level(w / 1e-3), round(share, 2)) for s, (w, share) in (waits or {}).items()))
         key = (state, rates, wkey)
         sol = self.cache.get(key)
         if sol is None:
-            reps = {s: 1e-3 * LEVEL ** lv for s, lv in wkey} if wkey else None
+            reps = {s: (1e-3 * LEVEL**lv, share) for s, lv, share in wkey} if wkey else None
             sol = solve(self.fm, state, rates, reps)
             self.cache[key] = sol
         return sol
+
+    def _alive(self, state: tuple, s: int) -> int:
+        return sum(a for a, _ in state[s])
 
     def rates(self, levels: tuple) -> tuple:
         return tuple(e.spec.rate_per_s * LEVEL**lv for e, lv in zip(self.fm.entries, levels, strict=True))
@@ -272,7 +277,7 @@ class _Replay:
         unless a queue is backed up or a level overloads a service."""
         self.advance(a)
         state = self.state()
-        if not self.backlog:
+        if not self.backlog and self.timeline is None:
             parts = grid.levels_between(a, b)
             sols = [self.solution(state, self.rates(levels)) for levels, _ in parts]
             if not any(sol.overloaded for sol in sols):
@@ -289,19 +294,48 @@ class _Replay:
         while t < b:
             if not self.backlog and not self.solution(state, rates).overloaded:
                 self.steady[(state, rates)] = self.steady.get((state, rates), 0.0) + self._in_window(t, b) * per_s
+                self._on_timeline(self.solution(state, rates), t, b, per_s)
                 return
             dt = min(1.0, b - t)
-            waits = {s: q / max(self._capacity(state, rates, s), 1e-9) for s, q in self.backlog.items()}
+            waits = {}
+            for s, (q, holders) in self.backlog.items():
+                alive = max(self._alive(state, s), 1)
+                pooled = self.fm.services[s].policy in ("least_outstanding", "power_of_two")
+                share = 1.0 if pooled else min(holders, alive) / alive
+                waits[s] = (q / max(self._capacity(state, rates, s) * share, 1e-9), share)
             sol = self.solution(state, rates, waits)
             for s in set(sol.overloaded) | set(self.backlog):
                 arriving, capacity = sol.flows[s]
-                q = max(0.0, self.backlog.get(s, 0.0) + (arriving - capacity) * dt)
+                q, holders = self.backlog.get(s, (0.0, self._alive(state, s)))
+                q = max(0.0, q + (arriving - capacity) * dt)
                 if q > 0.0 or arriving >= capacity:
-                    self.backlog[s] = q
+                    self.backlog[s] = [q, holders]
                 else:
                     self.backlog.pop(s, None)
             self.totals.add(sol, self._in_window(t, t + dt) * per_s)
+            self._on_timeline(sol, t, t + dt, per_s)
             t += dt
+
+    def _on_timeline(self, sol: Solution, a: float, b: float, per_s: float) -> None:
+        tl = self.timeline
+        if tl is None or b <= a:
+            return
+        if sol.timeline is None:  # per second: requests, successes, their latency histogram
+            hist = np.zeros(BUCKETS)
+            for sc in sol.entries.values():
+                for idx, w in sc["ok"]:
+                    np.add.at(hist, idx, w)
+            calls = sum(sc["calls"] for sc in sol.entries.values())
+            ok = sum(sc["outcomes"][0] for sc in sol.entries.values())
+            sol.timeline = (calls, ok, hist.astype(np.float32))
+        calls, ok, hist = sol.timeline
+        w = tl.width_s
+        for i in range(int(a / w), min(int(math.ceil(b / w)), len(tl.requests))):
+            seconds = (min(b, (i + 1) * w) - max(a, i * w)) * per_s
+            if seconds > 0:
+                tl.requests[i] += calls * seconds
+                tl.success[i] += ok * seconds
+                tl.latency[i] += hist * np.float32(seconds)
 
     def _capacity(self, state: tuple, rates: tuple, s: int) -> float:
         return self.solution(state, rates).flows[s][1]
@@ -329,5 +363,7 @@ def run_replication(plan: Plan, rep_seed: np.random.SeedSequence, index: int) ->
         replay.interval(a, b, grid)
     record = summarise_trace(plan, trace, index)
     record.extra["requests"] = replay.finish()
+    if replay.timeline is not None:
+        record.extra["timeline"] = replay.timeline
     record.wall_s = time.perf_counter() - start
     return record

@@ -73,6 +73,7 @@ class ServiceModel:
     zone_region: dict[str, str]
     size: dict[str, int]  # replicas per zone
     locality: str
+    policy: str = "round_robin"
     groups: list[list[EdgeModel]] = field(default_factory=list)
 
 
@@ -108,7 +109,7 @@ class FlowModel:
                 ServiceModel(
                     node.index, node.name, spec.workers, spec.queue_limit, spec.error_rate,
                     spec.load_balancer.connect_timeout_s, samples, sorted(size),
-                    {z: zones[z][1] for z in size}, size, spec.load_balancer.locality,
+                    {z: zones[z][1] for z in size}, size, spec.load_balancer.locality, spec.load_balancer.policy,
                 )
             )
         index = {s.name: s.index for s in self.services}

@@ -11,8 +11,10 @@ distributions: sums of independent parts pair their samples through fixed
 permutations.
 
 Approximations (the ``requests`` backend is exact): waiting times are M/M/c-shaped
-(exponential, scaled by (1 + SCV) / 2 for non-exponential holding times); load is
-spread evenly over the alive replicas in rotation whatever the policy and locality;
+(exponential, scaled by the Allen-Cunneen factor (ca² + cs²) / 2: cs² of the holding
+time, ca² = 1 for random routing, 1/n for round robin over n replicas; least
+outstanding and power of two are taken as one pooled queue); load is spread evenly
+over the alive replicas in rotation whatever the locality;
 a call inherits no deadline from its request (only the entry applies it); a circuit
 breaker is either closed or cycling open/half-open at its steady pass rate; a retry
 budget thins retries evenly. A service whose load exceeds its capacity has no steady
@@ -92,10 +94,13 @@ class Solution:
     services: dict = field(default_factory=dict)
     edges: dict = field(default_factory=dict)
     overloaded: dict = field(default_factory=dict)  # service -> (alive arrivals/s, capacity/s)
-    flows: dict = field(default_factory=dict)  # every service -> (alive arrivals/s, capacity/s)
+    flows: dict = field(default_factory=dict)  # every service -> (arrivals/s, capacity/s) of its backlogged pool
+    timeline: tuple | None = None  # per-second timeline figures, filled when first needed
 
 
-def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, hold: np.ndarray, wait: float | None) -> Queue:
+def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, hold: np.ndarray, wait: tuple | None) -> Queue:
+    """The queue of ``s``. ``wait``: a fluid backlog, as (the wait it causes, the share
+    of alive replicas holding it); replicas that joined since have empty queues."""
     in_rot = sum(a + d for a, d in zones)
     alive = sum(a for a, _ in zones)
     if in_rot == 0 or alive == 0:
@@ -108,16 +113,36 @@ def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, hold: np.nd
         return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
     capacity = alive * c / mean_h
     u1, u2 = fm.pool.u(f"wait1/{s.name}"), fm.pool.u(f"wait2/{s.name}")
-    if wait is not None:  # a fluid backlog: every admitted attempt waits this long
-        return Queue(in_rot, alive, np.full(M, wait), 0.0, alive * c, wait * capacity, False, lam_alive, capacity)
+    if wait is not None:
+        backlog_wait, share = wait
+        w = np.full(M, backlog_wait)
+        rest = alive - share * alive
+        if share < 1.0 and rest >= 1.0:  # arrivals sent to the fresh replicas queue as usual
+            lam_fresh = lam_alive * (1.0 - share)
+            servers = max(int(round(rest)), 1) * c
+            a = lam_fresh * mean_h
+            fresh = np.zeros(M)
+            if a < servers * 0.999:
+                pw = erlang_c(servers, a)
+                fresh = np.where(u1 < pw, -np.log1p(-u2) / (servers / mean_h - lam_fresh), 0.0)
+            w = np.where(fm.pool.u(f"share/{s.name}") < share, w, fresh)
+        return Queue(
+            in_rot, alive, w, 0.0, alive * c, backlog_wait * capacity * share, False,
+            lam_alive * share, capacity * share,
+        )
     if s.limit is None:
         rho = lam_r * mean_h / c
         if rho >= 0.999:
             return Queue(in_rot, alive, np.zeros(M), 0.0, alive * c, 0.0, True, lam_alive, capacity)
         scv = float(hold.var()) / mean_h**2
-        theta = c / mean_h - lam_r
-        pw = erlang_c(c, lam_r * mean_h)
-        w = np.where(u1 < pw, -np.log1p(-u2) / theta, 0.0) * (1.0 + scv) / 2.0
+        servers, lam_q, ca2 = c, lam_r, 1.0  # random routing: each replica an M/G/c
+        if s.policy in ("least_outstanding", "power_of_two"):
+            servers, lam_q = alive * c, lam_alive  # join-the-shortest-queue: nearly one pooled queue
+        elif s.policy == "round_robin":
+            ca2 = 1.0 / alive  # every alive-th arrival: Erlang inter-arrival times
+        theta = servers / mean_h - lam_q
+        pw = erlang_c(servers, lam_q * mean_h)
+        w = np.where(u1 < pw, -np.log1p(-u2) / theta, 0.0) * (ca2 + scv) / 2.0
         busy = alive * lam_r * mean_h
         return Queue(in_rot, alive, w, 0.0, busy, lam_alive * float(w.mean()), False, lam_alive, capacity)
     shed, unit = _mmck_waits(fm, s, c, round(lam_r * mean_h, 4))

@@ -16,6 +16,7 @@ from simulator.backends.requests.loop import Loop
 from simulator.engine.control import ControlPlane
 from simulator.engine.plan import Plan
 from simulator.engine.replication import ReplicationRecord, summarise_trace
+from simulator.metrics.timeline import Timeline
 
 __all__ = ["run_replication", "snapshot"]
 
@@ -59,8 +60,12 @@ def run_replication(plan: Plan, rep_seed: np.random.SeedSequence, index: int) ->
     control = ControlPlane(env, plan, rep_seed)
     loop = Loop(env)
     dp = build_dataplane(plan, control, loop, rep_seed)
+    if plan.timeline_s:
+        dp.timeline = Timeline(plan.timeline_s, plan.end_s)
     loop.run(plan.end_s)
     record = summarise_trace(plan, control.trace(), index)
     record.extra["requests"] = snapshot(dp, plan.end_s)
+    if dp.timeline is not None:
+        record.extra["timeline"] = dp.timeline
     record.wall_s = time.perf_counter() - start
     return record

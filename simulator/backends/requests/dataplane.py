@@ -34,7 +34,8 @@ from simulator.backends.requests.stats import (
     TIMEOUT,
 )
 from simulator.engine.control import ControlPlane
-from simulator.metrics.histogram import _INV_LOG_R, _LOG_LO, BUCKETS, LO
+from simulator.metrics.histogram import _INV_LOG_R, _LOG_LO, BUCKETS, LO, bucket
+from simulator.metrics.timeline import Timeline
 
 __all__ = ["DataPlane"]
 
@@ -63,6 +64,7 @@ class DataPlane:
         self.network = network
         self.warmup = warmup_s
         self.end = end_s
+        self.timeline: Timeline | None = None
         control.listeners.append(self.on_component)
         for entry in entries:
             first = entry.arrivals.next()
@@ -432,6 +434,8 @@ class DataPlane:
                 st = entry.stats
                 st.outcomes[outcome] += 1
                 st.inflight -= 1
+                if self.timeline is not None:
+                    self._on_timeline(call.t0, latency, outcome)
             h = st.lat_ok if outcome == SUCCESS else st.lat_fail
             if latency > LO:  # bucket(), inlined: this runs once per call
                 k = int((_log(latency) - _LOG_LO) * _INV_LOG_R) + 1
@@ -446,6 +450,14 @@ class DataPlane:
             self.on_child_done(call.parent, edge, outcome)
 
     # -- bookkeeping ----------------------------------------------------------------
+
+    def _on_timeline(self, arrived: float, latency: float, outcome: int) -> None:
+        tl = self.timeline
+        i = min(int(arrived / tl.width_s), len(tl.requests) - 1)  # binned by arrival
+        tl.requests[i] += 1
+        if outcome == SUCCESS:
+            tl.success[i] += 1
+            tl.latency[i, bucket(latency)] += 1
 
     def reset_areas(self, _arg: object) -> None:
         """At the end of the warm-up, time-weighted counters start from zero."""
