@@ -1,0 +1,135 @@
+"""The ``flow`` backend against the ``requests`` backend (the reference semantics)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import simulator
+from simulator.metrics.timeline import recovery_time
+
+TOPOLOGIES = sorted(Path("topologies").glob("*.yaml"))
+
+
+def _both(model, **kw):
+    return {be: simulator.run(model, backend=be, max_requests=None, **kw) for be in ("requests", "flow")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", TOPOLOGIES, ids=lambda p: p.stem)
+def test_flow_matches_requests_at_steady_state(path):
+    """On every bundled topology, p50 and p99 agree within 10 % and request availability
+    within the two runs' combined confidence intervals (same seeds, a short horizon)."""
+    model = simulator.load(path)
+    assert model.traffic, "every bundled topology has traffic"
+    runs = _both(model, horizon="4m", warmup="30s", replications=4, seed=11)
+    req, flow = (runs[b].requests["system"] for b in ("requests", "flow"))
+    for q in ("p50", "p99"):
+        assert flow["latency_ok"][q] == pytest.approx(req["latency_ok"][q], rel=0.10), q
+    a, b = req["availability"], flow["availability"]
+    half = (a.hi - a.lo) / 2 + ((b.hi - b.lo) / 2 if b.lo is not None else 0.0)
+    assert abs(a.mean - b.mean) <= half + 1e-9
+
+
+@pytest.mark.slow
+def test_flow_matches_requests_with_failures():
+    """With replicas failing every few hours, request availability (connection errors
+    while health checks catch dead replicas, retries) agrees within the combined CIs."""
+    model = simulator.load("topologies/checkout-latency.yaml")
+    runs = _both(model, replications=4, seed=5)
+    a, b = (runs[k].requests["system"]["availability"] for k in ("requests", "flow"))
+    assert a.mean < 1.0 and b.mean < 1.0  # failures did reach users
+    assert abs(a.mean - b.mean) <= (a.hi - a.lo) / 2 + (b.hi - b.lo) / 2
+
+
+CAPACITY_LOSS = {
+    "name": "capacity-loss",
+    "horizon": "7m",
+    "replications": 6,
+    "seed": 3,
+    "providers": {
+        "p": {
+            "regions": {
+                "r": {
+                    "zones": {
+                        "z1": {"failure": {"ttf": {"fixed": "120s"}, "ttr": {"fixed": "60s"}}},
+                        "z2": {},
+                    }
+                }
+            }
+        }
+    },
+    "services": {
+        "q": {
+            "replicas": {"z1": 2, "z2": 2},
+            "workers": 4,
+            "service_time": {"exponential": "100ms"},
+            "load_balancer": {"health_check": {"interval": "5s", "unhealthy_after": 2}},
+        }
+    },
+    "traffic": [{"entry": "q", "rate": "110/s"}],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["round_robin", "least_outstanding"])
+def test_recovery_after_capacity_loss_matches(policy):
+    """Half the capacity lost for a minute overloads the service; after the repair, the
+    time until p99 is back under 1 s (for 15 s) agrees within 20 %."""
+    doc = {**CAPACITY_LOSS, "services": {"q": {**CAPACITY_LOSS["services"]["q"]}}}
+    doc["services"]["q"]["load_balancer"] = {**doc["services"]["q"]["load_balancer"], "policy": policy}
+    runs = _both(simulator.from_dict(doc), timeline="5s")
+    times = {}
+    for backend, res in runs.items():
+        tl = res.timeline()
+        assert tl["p99_s"].max() > 5.0, "the loss must overload the service"
+        times[backend] = recovery_time(tl.index.values, (tl["p99_s"] < 1.0).values, after=180.0, settle_s=15.0)
+    assert times["requests"] is not None and times["flow"] is not None
+    assert times["flow"] == pytest.approx(times["requests"], rel=0.20)
+
+
+def test_flow_counts_every_request():
+    """The expected number of requests is the integral of the rate (no failures, no loss)."""
+    doc = {**CAPACITY_LOSS, "providers": {"p": {"regions": {"r": {"zones": {"z1": {}, "z2": {}}}}}}}
+    doc["traffic"] = [{"entry": "q", "rate": "50/s", "spikes": [{"at": "1m", "duration": "2m", "multiplier": 2}]}]
+    res = simulator.run(simulator.from_dict(doc), backend="flow", replications=2)
+    expected = 2 * (50 * 420 + 50 * 120)  # two replications; the spike doubles two minutes
+    assert res.requests["system"]["requests"] == pytest.approx(expected, rel=0.01)
+    assert res.requests["system"]["availability"].mean == pytest.approx(1.0)
+
+
+def test_auto_backend_by_horizon():
+    """auto: requests for short horizons, flow beyond a day (with traffic)."""
+    model = simulator.load("topologies/checkout-latency.yaml")
+    assert simulator.run(model, replications=1, horizon="1m").info.backend == "requests"
+    assert simulator.run(model, replications=1, horizon="2d").info.backend == "flow"
+
+
+def test_flow_same_seed_same_result():
+    """flow is deterministic: same model and seed, identical JSON."""
+    model = simulator.load("topologies/shop-two-regions.yaml")
+    one = simulator.run(model, replications=3, horizon="30d", seed=2).to_json()
+    assert one == simulator.run(model, replications=3, horizon="30d", seed=2).to_json()
+
+
+def test_flow_retry_amplification():
+    """Independent failures with retries: attempts per call (1-p^(r+1))/(1-p), as in theory."""
+    from simulator.analysis import reference as ref
+
+    p, retries = 0.3, 2
+    doc = {
+        "name": "retry", "horizon": "10m", "replications": 1,
+        "providers": {"p": {"regions": {"r": {"zones": {"z1": {}}}}}},
+        "services": {
+            "front": {"replicas": {"z1": 1}, "workers": 64, "calls": [{"service": "back", "retries": retries}]},
+            "back": {"replicas": {"z1": 1}, "workers": 64, "service_time": {"exponential": "10ms"}, "error_rate": p},
+        },
+        "traffic": [{"entry": "front", "rate": "50/s"}],
+    }
+    res = simulator.run(simulator.from_dict(doc), backend="flow")
+    attempts, failure = ref.retry_attempts(p, retries)
+    # M virtual calls: the binomial sampling error of the pool of virtual requests
+    assert res.requests["edges"]["front->back"]["amplification"] == pytest.approx(attempts, abs=4 * 1.5 / np.sqrt(1024))
+    assert 1 - res.requests["system"]["availability"].mean == pytest.approx(failure, abs=4 * np.sqrt(failure / 1024))
