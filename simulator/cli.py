@@ -50,7 +50,10 @@ HorizonOpt = Annotated[
 WarmupOpt = Annotated[str | None, typer.Option("--warmup", help="Simulated before the horizon and ignored, e.g. 1d.")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", "-s", help="Root random seed (default: the file's).", min=0)]
 ExecutorOpt = Annotated[
-    str, typer.Option("--executor", help="Where replications run: serial or processes.")
+    str,
+    typer.Option(
+        "--executor", help="Where replications run: processes (all local cores) or serial. Same result either way."
+    ),
 ]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Processes for --executor processes.", min=1)]
 BackendOpt = Annotated[
@@ -195,7 +198,7 @@ def run(
     ] = None,
     backend: BackendOpt = "auto",
     max_requests: MaxRequestsOpt = 5e7,
-    executor: ExecutorOpt = "serial",
+    executor: ExecutorOpt = "processes",
     workers: WorkersOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
@@ -226,7 +229,7 @@ def check(
     seed: SeedOpt = None,
     backend: BackendOpt = "auto",
     max_requests: MaxRequestsOpt = 5e7,
-    executor: ExecutorOpt = "serial",
+    executor: ExecutorOpt = "processes",
     workers: WorkersOpt = None,
     progress: ProgressOpt = True,
 ) -> None:

@@ -242,8 +242,9 @@ def _execute(
                 progress(len(records), n)
         return records
     workers = workers or os.cpu_count() or 1
-    # several chunks per worker keep the progress bar moving and the load balanced
-    chunks = _chunks(n, workers * 4)
+    # several chunks per worker keep the progress bar moving and the load balanced; the
+    # flow backend caches solutions per process, so it takes one chunk per worker
+    chunks = _chunks(n, workers if backend == "flow" else workers * 4)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_run_chunk, plan, backend, seed, c) for c in chunks]
         for fut in as_completed(futures):

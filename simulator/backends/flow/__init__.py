@@ -138,75 +138,92 @@ class _Grid:
             t = stop
 
 
+_EDGE_KEYS = ("calls", "attempts", "retries", "breaker_rejected", "budget_denied", "breaker_open")
+_SCALARS = 4 + 2 * N_OUT  # calls, attempts, busy, waiting, outcomes, attempt outcomes
+_SCOPE = _SCALARS + 2 * BUCKETS  # ... then the ok and failed latency histograms
+
+
 class _Totals:
-    """Expected counts of one replication, in the shape of a ``requests`` snapshot."""
+    """Expected counts of one replication, in the shape of a ``requests`` snapshot.
+
+    Every figure of a solution is laid out in one flat vector (computed once per
+    solution), so adding a state's time is a single vector operation.
+    """
 
     def __init__(self, fm: FlowModel) -> None:
         self.fm = fm
-        names = [("entry", e.label) for e in fm.entries] + [("service", s.name) for s in fm.services]
-        self.calls = dict.fromkeys(names, 0.0)
-        self.attempts = dict.fromkeys(names, 0.0)
-        self.outcomes = {n: np.zeros(N_OUT) for n in names}
-        self.attempt_outcomes = {n: np.zeros(N_OUT) for n in names}
-        self.ok = {n: np.zeros(BUCKETS) for n in names}
-        self.fail = {n: np.zeros(BUCKETS) for n in names}
-        self.busy = dict.fromkeys(names, 0.0)
-        self.waiting = dict.fromkeys(names, 0.0)
-        self.edges = {e.name: dict.fromkeys(("calls", "attempts", "retries", "breaker_rejected", "budget_denied", "breaker_open"), 0.0) for e in fm.edges()}
+        self.names = [("entry", e.label) for e in fm.entries] + [("service", s.name) for s in fm.services]
+        self.edge_names = [e.name for e in fm.edges()]
+        self.vec = np.zeros(len(self.names) * _SCOPE + len(self.edge_names) * len(_EDGE_KEYS))
+
+    def vector(self, sol: Solution) -> np.ndarray:
+        if sol.vector is not None:
+            return sol.vector
+        v = np.zeros_like(self.vec)
+        scopes = {("entry", k): sc for k, sc in sol.entries.items()}
+        scopes.update({("service", k): sc for k, sc in sol.services.items()})
+        for i, name in enumerate(self.names):
+            sc = scopes[name]
+            o = i * _SCOPE
+            v[o : o + 4] = (sc["calls"], sc["attempts"], sc.get("busy", 0.0), sc.get("waiting", 0.0))
+            v[o + 4 : o + 4 + N_OUT] = sc["outcomes"]
+            v[o + 4 + N_OUT : o + _SCALARS] = sc["attempt_outcomes"]
+            for idx, w in sc["ok"]:
+                np.add.at(v, o + _SCALARS + idx, w)
+            for idx, w in sc["fail"]:
+                np.add.at(v, o + _SCALARS + BUCKETS + idx, w)
+        base = len(self.names) * _SCOPE
+        for j, name in enumerate(self.edge_names):
+            fig = sol.edges[name]
+            v[base + j * len(_EDGE_KEYS) : base + (j + 1) * len(_EDGE_KEYS)] = [fig[k] for k in _EDGE_KEYS]
+        sol.vector = v
+        return v
 
     def add(self, sol: Solution, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        scopes = [(("entry", k), v) for k, v in sol.entries.items()]
-        scopes += [(("service", k), v) for k, v in sol.services.items()]
-        for name, sc in scopes:
-            self.calls[name] += sc["calls"] * seconds
-            self.attempts[name] += sc["attempts"] * seconds
-            self.outcomes[name] += sc["outcomes"] * seconds
-            self.attempt_outcomes[name] += sc["attempt_outcomes"] * seconds
-            for idx, w in sc["ok"]:
-                np.add.at(self.ok[name], idx, w * seconds)
-            for idx, w in sc["fail"]:
-                np.add.at(self.fail[name], idx, w * seconds)
-            self.busy[name] += sc.get("busy", 0.0) * seconds
-            self.waiting[name] += sc.get("waiting", 0.0) * seconds
-        for name, fig in sol.edges.items():
-            edge = self.edges[name]
-            for k, v in fig.items():
-                edge[k] += v * seconds
+        if seconds > 0:
+            self.vec += self.vector(sol) * seconds
+
+    def _scope(self, name: tuple) -> dict:
+        o = self.names.index(name) * _SCOPE
+        v = self.vec
+        ok, fail = v[o + _SCALARS : o + _SCALARS + BUCKETS], v[o + _SCALARS + BUCKETS : o + _SCOPE]
+        return {
+            "calls": float(v[o]),
+            "outcomes": dict(zip(OUTCOMES, v[o + 4 : o + 4 + N_OUT].tolist(), strict=True)),
+            "attempts": float(v[o + 1]),
+            "attempt_outcomes": dict(zip(OUTCOMES, v[o + 4 + N_OUT : o + _SCALARS].tolist(), strict=True)),
+            "in_flight": 0.0,
+            "latency_ok": _frozen(ok),
+            "latency_all": _frozen(ok + fail),
+            "busy_s": float(v[o + 2]),
+            "queue_s": float(v[o + 3]),
+        }
+
+    def _edge(self, j: int) -> dict:
+        base = len(self.names) * _SCOPE + j * len(_EDGE_KEYS)
+        return dict(zip(_EDGE_KEYS, self.vec[base : base + len(_EDGE_KEYS)].tolist(), strict=True))
 
     def snapshot(self, plan: Plan) -> dict:
-        def scope(name: tuple) -> dict:
-            ok, fail = self.ok[name], self.fail[name]
-            return {
-                "calls": self.calls[name],
-                "outcomes": dict(zip(OUTCOMES, self.outcomes[name].tolist(), strict=True)),
-                "attempts": self.attempts[name],
-                "attempt_outcomes": dict(zip(OUTCOMES, self.attempt_outcomes[name].tolist(), strict=True)),
-                "in_flight": 0.0,
-                "latency_ok": _frozen(ok),
-                "latency_all": _frozen(ok + fail),
-            }
-
         observed = plan.horizon_s
         top = plan.topology
         services = {}
-        for s in self.fm.services:
-            spec = top.services[s.name]
-            cap = spec.workers * sum(s.size.values()) * observed if spec.service_time is not None else 0.0
-            key = ("service", s.name)
-            services[s.name] = {**scope(key), "busy_s": self.busy[key], "queue_s": self.waiting[key], "capacity_s": cap}
-        entries = {
-            e.label: {**scope(("entry", e.label)), "entry": self.fm.services[e.callee].name} for e in self.fm.entries
-        }
-        edges = {
-            n: {
+        for svc in self.fm.services:
+            spec = top.services[svc.name]
+            cap = spec.workers * sum(svc.size.values()) * observed if spec.service_time is not None else 0.0
+            services[svc.name] = {**self._scope(("service", svc.name)), "capacity_s": cap}
+        entries = {}
+        for e in self.fm.entries:
+            sc = self._scope(("entry", e.label))
+            del sc["busy_s"], sc["queue_s"]
+            entries[e.label] = {**sc, "entry": self.fm.services[e.callee].name}
+        edges = {}
+        for j, name in enumerate(self.edge_names):
+            v = self._edge(j)
+            edges[name] = {
                 "calls": v["calls"], "attempts": v["attempts"], "retries": v["retries"],
                 "breaker_rejected": v["breaker_rejected"], "budget_denied": v["budget_denied"],
                 "breaker_opened": 0, "breaker_open_s": v["breaker_open"],
             }
-            for n, v in self.edges.items()
-        }
         return {"entries": entries, "services": services, "edges": edges}
 
 
@@ -234,6 +251,7 @@ class _Replay:
         self.totals = _Totals(fm)
         self.steady: dict[tuple, float] = {}
         self.timeline = Timeline(plan.timeline_s, plan.end_s) if plan.timeline_s else None
+        self._rates: dict[tuple, tuple] = {}
 
     def advance(self, t: float) -> None:
         """Apply every replica change at or before ``t``."""
@@ -266,11 +284,36 @@ class _Replay:
             self.cache[key] = sol
         return sol
 
+    def light_rates(self, state: tuple, rates: tuple, grid: _Grid) -> tuple | None:
+        """The reference rates of ``state`` if it is lightly loaded at every traffic level.
+
+        Then waiting is negligible at any level and one solution, scaled by the rate,
+        stands for all of them (utilization at the highest level below 35 %).
+        """
+        if grid.homogeneous:
+            return None
+        light = self.cache.setdefault("light", {})
+        if state in light:
+            return light[state]
+        sol = self.solution(state, rates)
+        peak = max(LEVEL ** max(lv) for lv in grid.levels) / (sum(rates) / sum(e.spec.rate_per_s for e in self.fm.entries))
+        util = 0.0
+        for svc, counts in zip(self.fm.services, state, strict=True):
+            alive = sum(a for a, _ in counts)
+            if alive and svc.workers:
+                util = max(util, sol.services[svc.name]["busy"] / (alive * svc.workers))
+        light[state] = rates if (not sol.overloaded and util * peak < 0.35) else None
+        return light[state]
+
     def _alive(self, state: tuple, s: int) -> int:
         return sum(a for a, _ in state[s])
 
     def rates(self, levels: tuple) -> tuple:
-        return tuple(e.spec.rate_per_s * LEVEL**lv for e, lv in zip(self.fm.entries, levels, strict=True))
+        got = self._rates.get(levels)
+        if got is None:
+            got = tuple(e.spec.rate_per_s * LEVEL**lv for e, lv in zip(self.fm.entries, levels, strict=True))
+            self._rates[levels] = got
+        return got
 
     def interval(self, a: float, b: float, grid: _Grid) -> None:
         """The replicas' state holds on ``[a, b)``: steady solutions by traffic level,
@@ -278,11 +321,19 @@ class _Replay:
         self.advance(a)
         state = self.state()
         if not self.backlog and self.timeline is None:
-            parts = grid.levels_between(a, b)
-            sols = [self.solution(state, self.rates(levels)) for levels, _ in parts]
+            parts = [(self.rates(levels), weight) for levels, weight in grid.levels_between(a, b)]
+            if not parts:
+                return  # before the window: nothing to count, no backlog to carry
+            light = self.light_rates(state, parts[0][0], grid)
+            if light is not None:  # lightly loaded whatever the level: counts scale with the rate
+                key = (state, light)
+                ref = sum(light)
+                self.steady[key] = self.steady.get(key, 0.0) + sum(w * sum(r) / ref for r, w in parts)
+                return
+            sols = [self.solution(state, rates) for rates, _ in parts]
             if not any(sol.overloaded for sol in sols):
-                for (levels, weight), _ in zip(parts, sols, strict=True):
-                    key = (state, self.rates(levels))
+                for rates, weight in parts:
+                    key = (state, rates)
                     self.steady[key] = self.steady.get(key, 0.0) + weight
                 return
         for start, stop, levels, per_s in grid.pieces(a, b):
@@ -357,7 +408,12 @@ def run_replication(plan: Plan, rep_seed: np.random.SeedSequence, index: int) ->
     rep = replication_key(rep_seed)
     changes = replica_changes(plan, trace, rep)
     replay = _Replay(plan, fm, cache, changes)
-    grid = _Grid(_rate_functions(plan, rep), plan.warmup_s, plan.end_s)
+    if any(t.flash_crowds for t in plan.topology.traffic):
+        grid = _Grid(_rate_functions(plan, rep), plan.warmup_s, plan.end_s)
+    else:  # the same for every replication
+        grid = cache.get("grid")
+        if grid is None:
+            grid = cache["grid"] = _Grid(_rate_functions(plan, rep), plan.warmup_s, plan.end_s)
     cuts = sorted({0.0, plan.end_s} | {c[0] for c in changes if c[0] < plan.end_s})
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
         replay.interval(a, b, grid)

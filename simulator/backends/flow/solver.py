@@ -96,6 +96,7 @@ class Solution:
     overloaded: dict = field(default_factory=dict)  # service -> (alive arrivals/s, capacity/s)
     flows: dict = field(default_factory=dict)  # every service -> (arrivals/s, capacity/s) of its backlogged pool
     timeline: tuple | None = None  # per-second timeline figures, filled when first needed
+    vector: np.ndarray | None = None  # every figure in one flat vector, filled when first needed
 
 
 def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, hold: np.ndarray, wait: tuple | None) -> Queue:
