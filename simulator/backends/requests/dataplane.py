@@ -19,6 +19,7 @@ Everything is callbacks on :class:`~simulator.backends.requests.loop.Loop`.
 from __future__ import annotations
 
 import math
+from heapq import heappush
 
 from simulator.backends.requests.loop import Loop
 from simulator.backends.requests.network import Network
@@ -65,6 +66,11 @@ class DataPlane:
         self.warmup = warmup_s
         self.end = end_s
         self.timeline: Timeline | None = None
+        # the hot path pushes to the heap itself, with bound methods made once
+        self._heap = loop.heap
+        self._seq = loop._seq
+        self._service_done = self.on_service_done
+        self._arrival = self.on_arrival
         control.listeners.append(self.on_component)
         for entry in entries:
             first = entry.arrivals.next()
@@ -139,11 +145,15 @@ class DataPlane:
     # -- arrivals and calls ---------------------------------------------------------
 
     def on_arrival(self, entry: EntryRT) -> None:
-        loop = self.loop
-        now = loop.now
-        nxt = entry.arrivals.next()
+        now = self.loop.now
+        arr = entry.arrivals
+        if arr.rate.homogeneous:  # Arrivals.next(), inlined for the common case
+            arr.t += arr.gaps() * arr._mean_gap
+            nxt = arr.t
+        else:
+            nxt = arr.next()
         if nxt < self.end:
-            loop.at(nxt, self.on_arrival, entry)
+            heappush(self._heap, (nxt, next(self._seq), self._arrival, entry))
         region = None
         if entry.shares is not None:
             u = entry.pick()
@@ -151,8 +161,9 @@ class DataPlane:
         deadline = now + entry.deadline if entry.deadline is not None else INF
         call = Call(entry.edge, None, None, region, deadline, now, now >= self.warmup)
         if call.counted:
-            entry.stats.calls += 1
-            entry.stats.inflight += 1
+            st = entry.stats
+            st.calls += 1
+            st.inflight += 1
         self.start_call(call)
 
     def start_call(self, call: Call) -> None:
@@ -251,8 +262,7 @@ class DataPlane:
             self.respond(a, SHED)
 
     def start_job(self, r: Replica, a: Attempt) -> None:
-        loop = self.loop
-        now = loop.now
+        now = self.loop.now
         dt = now - r.last_t  # time-weighted counters, inlined: this is the hot path
         r.busy_area += r.busy * dt
         r.queue_area += len(r.queue) * dt
@@ -263,7 +273,7 @@ class DataPlane:
         if r.service.passthrough:
             self.after_service(a)
         else:
-            loop.at(now + r.svc_time(), self.on_service_done, a)
+            heappush(self._heap, (now + r.svc_time(), next(self._seq), self._service_done, a))
 
     def on_service_done(self, a: Attempt) -> None:
         r = a.replica
