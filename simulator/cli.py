@@ -60,7 +60,10 @@ BackendOpt = Annotated[
     str,
     typer.Option(
         "--backend", "-b",
-        help="auto (requests when the file has traffic, else engine), engine (failures only) or requests.",
+        help=(
+            "auto | fast | engine | requests | flow. auto: with traffic, requests up to a one-day "
+            "horizon and flow beyond; without, fast (or engine with repair_crews)."
+        ),
     ),
 ]
 MaxRequestsOpt = Annotated[
