@@ -244,7 +244,9 @@ def _execute(
     workers = workers or os.cpu_count() or 1
     # several chunks per worker keep the progress bar moving and the load balanced; the
     # flow backend caches solutions per process, so it takes one chunk per worker
-    chunks = _chunks(n, workers if backend == "flow" else workers * 4)
+    # (the fast path is quickest on chunks of a few hundred replications)
+    parts = workers if backend == "flow" else max(workers * 4, -(-n // 256))
+    chunks = _chunks(n, parts)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_run_chunk, plan, backend, seed, c) for c in chunks]
         for fut in as_completed(futures):
