@@ -394,35 +394,86 @@ def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.n
     return lam, edge_calls
 
 
+_LAM_STEP = math.log(1.005)  # arrival rates within 0.5 % share a queue solution
+_MEMO_LIMIT = 6000
+
+
+def _lam_level(lam: float) -> int:
+    return round(math.log(lam) / _LAM_STEP) if lam > 0 else -(10**9)
+
+
+def _cached(fm: FlowModel, key: tuple, compute):
+    """Results of parts of a solution, reused by every state that shares them (a change
+    in one service's replicas leaves the others' queues and calls as they were)."""
+    memo = fm.memo
+    hit = memo.get(key)
+    if hit is None:
+        if len(memo) > _MEMO_LIMIT:
+            memo.clear()
+        hit = memo[key] = compute()
+    return hit
+
+
 def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = None) -> Solution:
     """The flow solution of ``state`` (see the module docstring)."""
     waits = waits or {}
     memo: dict[str, dict] = {e.name: {} for e in fm.edges()}
     lam, edge_calls = _rates(fm, entry_rates, {}, {}, {})
-    # where attempts go depends on the state only, not on the rates
-    routes = {e.name: _route(fm, e, state) for s in fm.services for g in s.groups for e in g}
-    routes.update({en.edge.name: _route(fm, en.edge, state, en) for en in fm.entries})
+    # where attempts go depends on the replicas of the two ends only
+    routes, route_keys = {}, {}
+    for e in fm.edges():
+        entry = next((en for en in fm.entries if en.edge is e), None)
+        rk = ("route", e.name, state[e.callee], None if e.caller is None else state[e.caller])
+        routes[e.name] = _cached(fm, rk, lambda e=e, entry=entry: _route(fm, e, state, entry))
+        route_keys[e.name] = rk
     for _ in range(MAX_ITERATIONS):
         queues: dict[int, Queue] = {}
         jobs: dict[int, tuple] = {}
         calls: dict[str, CallResult] = {}
+        keys: dict = {}
         for si in fm.order:  # callees first
             s = fm.services[si]
+            call_keys = []
             for group in s.groups:
                 for e in group:
-                    memo[e.name]["calls"] = edge_calls.get(e.name, 0.0)
-                    calls[e.name] = _call(fm, e, routes[e.name], queues[e.callee], jobs[e.callee], memo[e.name])
-            jobs[si] = _job(fm, s, calls)
-            queues[si] = _queue(fm, s, lam[si], state[si], jobs[si][0], waits.get(si))
+                    calls[e.name], ck = _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls)
+                    call_keys.append(ck)
+            jk = ("job", si, tuple(call_keys))
+            jobs[si] = _cached(fm, jk, lambda s=s, calls=calls: _job(fm, s, calls))
+            level = _lam_level(lam[si])
+            wait = waits.get(si)
+            qk = ("queue", si, state[si], level, jk, wait)
+            lam_q = math.exp(level * _LAM_STEP) if lam[si] > 0 else 0.0
+            queues[si] = _cached(fm, qk, lambda s=s, si=si, lam_q=lam_q, wait=wait, jobs=jobs: _queue(
+                fm, s, lam_q, state[si], jobs[si][0], wait))
+            keys[si] = (qk, jk)
         for entry in fm.entries:
-            edge = entry.edge
-            calls[edge.name] = _call(fm, edge, routes[edge.name], queues[entry.callee], jobs[entry.callee], {})
+            calls[entry.edge.name], _ = _edge_call(fm, entry.edge, routes, route_keys, queues, jobs, keys, memo, edge_calls)
         new_lam, edge_calls = _rates(fm, entry_rates, queues, jobs, calls)
         done = np.all(np.abs(new_lam - lam) <= 1e-3 * (lam + 1e-9))
         lam = new_lam
         if done:
             break
     return _assemble(fm, entry_rates, lam, edge_calls, queues, calls)
+
+
+def _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls):
+    """The call result of edge ``e`` (cached by everything it depends on) and its key."""
+    m = memo[e.name]
+    n = edge_calls.get(e.name, 0.0)
+    m["calls"] = math.exp(_lam_level(n) * _LAM_STEP) if n > 0 else 0.0
+    q_in = m.get("budget_q", 1.0)
+    ck = ("call", e.name, route_keys[e.name], keys[e.callee], round(q_in, 3),
+          _lam_level(n) if e.breaker is not None else None)
+
+    def compute():
+        local = {"budget_q": q_in, "calls": m["calls"]}
+        result = _call(fm, e, routes[e.name], queues[e.callee], jobs[e.callee], local)
+        return result, local.get("budget_q", 1.0)
+
+    result, q_out = _cached(fm, ck, compute)
+    m["budget_q"] = q_out
+    return result, ck
 
 
 def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Solution:
