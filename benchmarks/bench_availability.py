@@ -33,15 +33,13 @@ written to ``benchmarks/results/bench_availability.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import simpy
+from _common import timed, write_figures
 from scipy import stats
 
 import simulator
@@ -209,13 +207,6 @@ def run_failsim(model: simulator.Topology, replications: int, seed: int, backend
 # -- driver -------------------------------------------------------------------------------
 
 
-def _timed(fn, *args):
-    """Wall-clock seconds (the figure used), CPU seconds (for reference) and the result."""
-    cpu, start = time.process_time(), time.perf_counter()
-    out = fn(*args)
-    return time.perf_counter() - start, time.process_time() - cpu, out
-
-
 def _fmt_est(e: dict) -> str:
     lo, hi = e["ci95"]
     return f"{e['mean']:.6f}  95% CI [{lo:.6f}, {hi:.6f}]"
@@ -259,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(args.rounds):
         # rotate which side goes first, so drift on a shared machine hits all of them
         for side in names[k % 3 :] + names[: k % 3]:
-            dt, cpu, est[side] = _timed(sides[side])
+            dt, cpu, est[side] = timed(sides[side])
             times[side].append(dt)
             cpus[side].append(cpu)
         print(
@@ -341,17 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         "goal_fast": GOAL_FAST,
         "estimates_agree": agree,
         "passed": passed,
-        "versions": {
-            "failsim": simulator.__version__,
-            "simpy": simpy.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": platform.machine(),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"figures written to {args.output}")
+    write_figures(args.output, out, simpy=simpy.__version__)
     return 0 if passed else 1
 
 

@@ -48,15 +48,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import yaml
+from _common import write_figures
 from scipy import stats
 
 import simulator
@@ -396,21 +395,10 @@ def main(argv: list[str] | None = None) -> int:
         "in_band": in_band,
         "passed": passed,
         "profile": profile,
-        "versions": {
-            "failsim": simulator.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": platform.machine(),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(out, indent=2, default=_json_default) + "\n")
-    print(f"figures written to {args.output}")
+    write_figures(args.output, out)
     return 0 if passed else 1
 
-
-def _json_default(x):
-    return float(x)
 
 
 if __name__ == "__main__":

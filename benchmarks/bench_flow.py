@@ -40,14 +40,13 @@ Exit code 0 when both goals are met, 1 otherwise. The figures are written to
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import math
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _common import timed, write_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPOLOGY = ROOT / "topologies" / "shop-two-regions.yaml"
@@ -153,14 +152,6 @@ def measure_fresh(seed: int) -> dict:
 # -- driver -------------------------------------------------------------------------------------
 
 
-def _timed(fn, *args, **kwargs):
-    """Wall-clock seconds (the figure used), CPU seconds and the result; garbage collected first."""
-    gc.collect()
-    cpu, start = time.process_time(), time.perf_counter()
-    out = fn(*args, **kwargs)
-    return time.perf_counter() - start, time.process_time() - cpu, out
-
-
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -222,7 +213,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    import simulator
 
     model = _load()
     req_horizon_s = args.requests_horizon * HOUR
@@ -245,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(args.rounds):
         order = names[k % 3 :] + names[: k % 3]  # rotate who goes first
         for side in order:
-            dt, c, out = _timed(sides[side])
+            dt, c, out = timed(sides[side])
             wall[side].append(dt)
             cpu[side].append(c)
             last[side] = out
@@ -401,23 +391,10 @@ def main(argv: list[str] | None = None) -> int:
         "pass_time": pass_time,
         "passed": passed,
         "profile": profile,
-        "versions": {
-            "failsim": simulator.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": platform.machine(),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(out, indent=2, default=_json_default) + "\n")
-    print(f"figures written to {args.output}")
+    write_figures(args.output, out)
     return 0 if passed else 1
 
-
-def _json_default(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return float(x)
 
 
 if __name__ == "__main__":

@@ -36,10 +36,8 @@ are written to ``benchmarks/results/bench_requests.json``.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import math
-import platform
 import resource
 import subprocess
 import sys
@@ -47,6 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import timed, write_figures
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_requests.json"
 
@@ -253,18 +252,6 @@ def measure_rss(n_requests: float, seed: int) -> dict:
 # -- driver -----------------------------------------------------------------------------------
 
 
-def _timed(fn, *args):
-    """Wall-clock seconds (the figure used), CPU seconds (for reference) and the result.
-
-    The garbage of the previous side (Ciw keeps every record it made) is collected
-    first, so no side pays for another's objects in its own garbage collections.
-    """
-    gc.collect()
-    cpu, start = time.process_time(), time.perf_counter()
-    out = fn(*args)
-    return time.perf_counter() - start, time.process_time() - cpu, out
-
-
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -314,7 +301,6 @@ def main(argv: list[str] | None = None) -> int:
     import ciw
     import simpy
 
-    import simulator
 
     model = failsim_model()
     horizon_s = args.requests / ARRIVAL_RATE
@@ -338,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         # rotate which side goes first, so drift on a shared machine hits all of them
         order = names[k % 3 :] + names[: k % 3]
         for side in order:
-            dt, c, out = _timed(sides[side])
+            dt, c, out = timed(sides[side])
             wall[side].append(dt)
             cpu[side].append(c)
             last[side] = out
@@ -483,18 +469,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "sojourns_agree": pass_sojourn,
         "passed": passed,
-        "versions": {
-            "failsim": simulator.__version__,
-            "simpy": simpy.__version__,
-            "ciw": ciw.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": platform.machine(),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"figures written to {args.output}")
+    write_figures(args.output, out, simpy=simpy.__version__, ciw=ciw.__version__)
     return 0 if passed else 1
 
 

@@ -33,7 +33,6 @@ __all__ = [
     "stream_keys",
     "uniforms",
     "Stream",
-    "generator",
 ]
 
 _MASK = (1 << 64) - 1
@@ -183,9 +182,3 @@ def prefill(streams: list[Stream], block: int = 16) -> None:
         values = group[0]._dist.ppf(uniforms(keys, 0, block))
         for st, row in zip(group, values, strict=True):
             st.prefill(row)
-
-
-def generator(rep: tuple[int, int], name: str) -> np.random.Generator:
-    """A full numpy Generator for the stream ``name`` (for the rare draw that needs one)."""
-    seed = stream_key(rep, name_key(name))
-    return np.random.Generator(np.random.PCG64(seed))

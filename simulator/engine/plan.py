@@ -88,11 +88,6 @@ class Plan:
         """Simulated time per replication: warm-up plus the measured horizon."""
         return self.warmup_s + self.horizon_s
 
-    def service_index(self, name: str) -> int:
-        for s in self.services:
-            if s.name == name:
-                return s.index
-        raise KeyError(name)
 
 
 def _dists(failure: FailureSpec | None, cache: dict[int, tuple[Any, Any]]) -> tuple[Any, Any]:

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-__all__ = ["bucket", "LogHistogram", "FrozenHistogram", "RATIO", "LO", "BUCKETS", "bucket_values", "merge", "quantiles"]
+__all__ = ["bucket", "LogHistogram", "FrozenHistogram", "RATIO", "LO", "BUCKETS", "bucket_values", "quantiles"]
 
 LO = 1e-6
 RATIO = 1.02
@@ -51,14 +51,8 @@ class LogHistogram:
         self.n = 0
         self.total = 0.0
 
-    def add(self, x: float, _log=math.log) -> None:
-        if x > LO:
-            k = int((_log(x) - _LOG_LO) * _INV_LOG_R) + 1
-            if k >= BUCKETS:
-                k = BUCKETS - 1
-        else:
-            k = 0
-        self.counts[k] += 1
+    def add(self, x: float) -> None:
+        self.counts[bucket(x)] += 1
         self.n += 1
         self.total += x
 
@@ -99,14 +93,6 @@ class FrozenHistogram:
 
     def __reduce__(self):
         return (FrozenHistogram, (self.index, self.counts, self.n, self.total))
-
-
-def merge(hists: list[FrozenHistogram]) -> np.ndarray:
-    """Dense counts of several histograms added together."""
-    out = np.zeros(BUCKETS)
-    for h in hists:
-        np.add.at(out, h.index, h.counts)
-    return out
 
 
 def quantiles(dense: np.ndarray, q: float) -> np.ndarray:

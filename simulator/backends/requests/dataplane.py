@@ -35,7 +35,7 @@ from simulator.backends.requests.stats import (
     TIMEOUT,
 )
 from simulator.engine.control import ControlPlane
-from simulator.metrics.histogram import _INV_LOG_R, _LOG_LO, BUCKETS, LO, bucket
+from simulator.metrics.histogram import bucket
 from simulator.metrics.timeline import Timeline
 
 __all__ = ["DataPlane"]
@@ -43,7 +43,6 @@ __all__ = ["DataPlane"]
 INF = math.inf
 
 
-_log = math.log
 
 
 class DataPlane:
@@ -276,17 +275,8 @@ class DataPlane:
             heappush(self._heap, (now + r.svc_time(), next(self._seq), self._service_done, a))
 
     def on_service_done(self, a: Attempt) -> None:
-        r = a.replica
-        if a.epoch != r.epoch:
-            return  # the replica died meanwhile
-        svc = r.service
-        if svc.err_rate and r.err_u() < svc.err_rate:
-            self.finish_job(a, ERROR)
-        elif svc.groups:
-            a.group = 0
-            self.start_group(a)
-        else:
-            self.finish_job(a, SUCCESS)
+        if a.epoch == a.replica.epoch:  # else the replica died meanwhile
+            self.after_service(a)
 
     def after_service(self, a: Attempt) -> None:
         r = a.replica
@@ -447,13 +437,7 @@ class DataPlane:
                 if self.timeline is not None:
                     self._on_timeline(call.t0, latency, outcome)
             h = st.lat_ok if outcome == SUCCESS else st.lat_fail
-            if latency > LO:  # bucket(), inlined: this runs once per call
-                k = int((_log(latency) - _LOG_LO) * _INV_LOG_R) + 1
-                if k >= BUCKETS:
-                    k = BUCKETS - 1
-            else:
-                k = 0
-            h.counts[k] += 1
+            h.counts[bucket(latency)] += 1
             h.n += 1
             h.total += latency
         if call.parent is not None:
