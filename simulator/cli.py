@@ -293,6 +293,84 @@ def validate(
 
 
 @app.command()
+def chaos(
+    file: FileArg,
+    plan_file: Annotated[Path, typer.Argument(help="Chaos plan YAML file (see topologies/plans/).", show_default=False)],
+    replications: ReplicationsOpt = None,
+    seed: SeedOpt = None,
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="Simulated time per replication, e.g. 2h (default: the plan's).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result instead of the tables.")] = False,
+    output: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the JSON result to this file.")] = None,
+    journal: Annotated[
+        Path | None, typer.Option("--journal", help="Write a Chaos Toolkit-style journal (JSON) to this file.")
+    ] = None,
+    timeline: Annotated[
+        Path | None,
+        typer.Option("--timeline", help="Write the timeline (SLI, p99, replicas, queues, breakers, faults) as CSV or .json."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the plan against the topology and print its schedule; run nothing.")
+    ] = False,
+    executor: ExecutorOpt = "processes",
+    workers: WorkersOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Run a chaos plan: inject its faults, measure detection, failover, recovery (RTO), data lost (RPO).
+
+    Every request is simulated (the requests backend) with the topology's own failures
+    underneath unless the plan says background_failures: false. Exit 0 when the steady
+    state held before and after, nothing was metastable and the resiliency policy was
+    met; 1 otherwise; 2 on bad input.
+    """
+    import simulator
+    from simulator import chaos as chaos_lib
+
+    try:
+        model = simulator.load(file)
+        plan = chaos_lib.load_plan(plan_file)
+        if dry_run:
+            exp = chaos_lib.compile_experiment(model, plan)
+            from simulator.units import format_duration
+
+            rows = [[s.name, s.spec.fault, s.disruption, format_duration(s.start_s),
+                     "end" if s.end_s >= exp.end_s else format_duration(s.end_s),
+                     s.spec.mode, ", ".join(s.candidates)] for s in exp.steps]
+            out.print(_rich_table(["step", "fault", "disruption", "start", "end", "mode", "matching targets"], rows,
+                                  title=f"{plan.title}: {format_duration(exp.end_s)} per replication"))
+            return
+        with _progress(progress, plan_file.name) as update:
+            results = chaos_lib.run_chaos(
+                model, plan, replications=replications, seed=seed, duration=duration,
+                executor=executor, workers=workers, progress=update,
+            )
+        text = results.to_json()
+        writes = []
+        if output is not None:
+            writes.append((output, text + "\n"))
+        if journal is not None:
+            writes.append((journal, json.dumps(results.journal(), indent=2, allow_nan=False) + "\n"))
+        if timeline is not None:
+            frame = results.timeline()
+            body = frame.to_json(orient="table", indent=None) if timeline.suffix == ".json" else frame.to_csv()
+            writes.append((timeline, body))
+        for path, body in writes:
+            _write_atomic(path, body)
+    except SimulatorError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:
+        err.print(f"{exc.filename}: cannot write: {exc.strerror}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if as_json:
+        out.print_json(text) if out.is_terminal else sys.stdout.write(text + "\n")
+    else:
+        out.print(results.summary(), highlight=False, markup=False)
+    if results.verdict != "ok":
+        raise typer.Exit(EXIT_MISSED)
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of topology files (for editors and CI linters)."""
     from simulator.model.spec import Topology

@@ -66,7 +66,9 @@ class ControlPlane:
         self.env = env
         self.plan = plan
         n = len(plan.components)
-        self.up = [True] * n
+        self.up = [True] * n  # serving as far as the component itself goes: own state and not held
+        self.own = [True] * n  # the component's own failure/repair state
+        self.held = [0] * n  # chaos holds (instance stops, zone power loss...) on the component
         self._times: list[float] = []
         self._comps: list[int] = []
         self._ups: list[bool] = []
@@ -105,7 +107,9 @@ class ControlPlane:
     def fail(self, i: int) -> None:
         """Component ``i`` goes down now; its repair starts when a crew is free."""
         self._pending[i] = None  # a timer still in the heap is now stale
-        self._set(i, False)
+        self.own[i] = False
+        if self.up[i]:
+            self._set(i, False)
         if self._crewed[i]:
             req = self.crews.request()  # type: ignore[union-attr]
             self._requests[i] = req
@@ -123,7 +127,9 @@ class ControlPlane:
         if req is not None:
             self.crews.release(req)  # type: ignore[union-attr]
             self._requests[i] = None
-        self._set(i, True)
+        self.own[i] = True
+        if not self.held[i]:
+            self._set(i, True)
         self.arm_failure(i)
 
     def inject_common_cause(self, members: tuple[int, ...], gaps: Stream):
@@ -132,8 +138,28 @@ class ControlPlane:
         while True:
             yield env.timeout(gaps())
             for m in members:
-                if self.up[m]:
+                if self.own[m]:
                     self.fail(m)
+
+    # -- chaos: holding a component down from outside ---------------------------------
+
+    def hold(self, i: int) -> None:
+        """Take component ``i`` down from outside (a chaos fault) until :meth:`release`.
+
+        Its own failure clock keeps running; holds nest (two faults on one zone need two
+        releases). The trace records the component down, as any other outage.
+        """
+        self.held[i] += 1
+        if self.held[i] == 1 and self.own[i]:
+            self._set(i, False)
+
+    def release(self, i: int) -> None:
+        """End one hold of component ``i``; it serves again unless it is itself broken."""
+        if self.held[i] <= 0:
+            raise ValueError(f"component {i} is not held")
+        self.held[i] -= 1
+        if self.held[i] == 0 and self.own[i]:
+            self._set(i, True)
 
     # -- state -----------------------------------------------------------------------
 

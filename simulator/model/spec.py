@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from simulator.model.base import Duration, Fraction, Name, OrAlso, PositiveDuration, Spec
 from simulator.model.distributions import Dist, exponential
+from simulator.model.recovery import AutoscalingSpec, DatastoreSpec, ResiliencySpec
 from simulator.model.resilience import BackoffSpec, CircuitBreakerSpec, LoadBalancerSpec, RetryBudgetSpec
 from simulator.model.traffic import NetworkSpec, TrafficSpec
 from simulator.units import YEAR
@@ -170,6 +171,10 @@ class ServiceSpec(Spec):
     load_balancer: LoadBalancerSpec = Field(default_factory=LoadBalancerSpec)
     slo: SLOSpec | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    autoscaling: AutoscalingSpec | None = Field(default=None, description="horizontal autoscaler (requests backend)")
+    datastore: DatastoreSpec | None = Field(
+        default=None, description="primary/replica roles with asynchronous replication (requests backend)"
+    )
 
     @property
     def replica_count(self) -> int:
@@ -227,6 +232,9 @@ class Topology(Spec):
     traffic: tuple[TrafficSpec, ...] = ()
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     slo: SLOSpec | None = None
+    resiliency: ResiliencySpec | None = Field(
+        default=None, description="RTO/RPO per disruption type, judged by chaos plans"
+    )
     _source: str | None = PrivateAttr(default=None)
 
     @property

@@ -7,6 +7,7 @@ from pydantic_core import PydanticCustomError
 
 from simulator.model.base import Duration, Fraction, Name, PositiveDuration, Rate, Spec
 from simulator.model.distributions import Dist, LogNormal
+from simulator.model.recovery import DnsSpec
 
 __all__ = ["DiurnalSpec", "SpikeSpec", "FlashCrowdSpec", "TrafficSpec", "RegionPairSpec", "NetworkSpec"]
 
@@ -57,6 +58,9 @@ class TrafficSpec(Spec):
     deadline_s: PositiveDuration | None = Field(
         default=None, alias="deadline", description="end-to-end deadline: the client gives up after it"
     )
+    dns: DnsSpec | None = Field(
+        default=None, description="DNS failover between regions for the clients in 'from' (default: instant)"
+    )
 
     @model_validator(mode="after")
     def _shares(self) -> TrafficSpec:
@@ -64,6 +68,8 @@ class TrafficSpec(Spec):
             raise PydanticCustomError("rate", "'rate' must be above 0")
         if self.from_ is not None and abs(sum(self.from_.values()) - 1.0) > 1e-6:
             raise PydanticCustomError("shares", "the shares in 'from' must add up to 100%")
+        if self.dns is not None and self.from_ is None:
+            raise PydanticCustomError("dns", "'dns' needs client regions in 'from'")
         return self
 
     @property

@@ -67,6 +67,21 @@ def _check_services(top: Topology) -> list[ModelError]:
             elif call.service in seen:
                 errors.append(ModelError(f"service {name!r} calls {call.service!r} twice", where))
             seen.add(call.service)
+        scaling = svc.autoscaling
+        if scaling is not None and scaling.max < svc.replica_count:
+            errors.append(
+                ModelError(
+                    f"max is {scaling.max} but 'replicas' already places {svc.replica_count} (the floor)",
+                    (*base, "autoscaling", "max"),
+                )
+            )
+        if scaling is not None and svc.service_time is None:
+            errors.append(
+                ModelError("a pass-through service (no service_time) has no utilization to scale on",
+                           (*base, "autoscaling"))
+            )
+        if scaling is not None and svc.datastore is not None:
+            errors.append(ModelError("a datastore cannot also autoscale", (*base, "autoscaling")))
     return errors
 
 

@@ -41,7 +41,7 @@ class Balancer:
 
     def rebuild(self) -> None:
         """Recompute the rotation after a health-check verdict changed."""
-        self.healthy = [r for r in self.replicas if r.in_rotation]
+        self.healthy = [r for r in self.replicas if r.in_rotation and r.eligible]
         self._by_zone, self._by_region = {}, {}
         for r in self.healthy:
             self._by_zone.setdefault(r.zone, []).append(r)

@@ -10,6 +10,7 @@ from simulator.backends.requests.balancer import Balancer
 from simulator.backends.requests.dataplane import DataPlane
 from simulator.backends.requests.loop import Loop
 from simulator.backends.requests.network import Network
+from simulator.backends.requests.recovery import Autoscaler, Datastore, DnsFailover
 from simulator.backends.requests.runtime import EdgeRT, EntryRT, Replica, ServiceRT
 from simulator.backends.requests.traffic import Arrivals, RateFunction, flash_schedule
 from simulator.engine.control import ControlPlane
@@ -36,6 +37,17 @@ def call_groups(calls: tuple) -> list[list[Any]]:
     return groups
 
 
+def make_replica(rep: tuple[int, int], comp: int, name: str, svc: ServiceRT, zone: str, region: str) -> Replica:
+    """A replica with its own named streams (service times, errors, health-check phase)."""
+    r = Replica(comp, name, svc, zone, region)
+    if not svc.passthrough:
+        r.svc_time = _stream(rep, f"svc/{name}", svc.service_time)
+    r.err_u = _stream(rep, f"err/{name}", UNIT_UNIFORM)
+    if svc.hc is not None:
+        r.hc_phase = _stream(rep, f"hc/{name}", UNIT_UNIFORM, block=1)() * svc.hc.interval_s
+    return r
+
+
 def _services(plan: Plan, rep: tuple[int, int]) -> list[ServiceRT]:
     top = plan.topology
     zones = top.zones()
@@ -45,13 +57,7 @@ def _services(plan: Plan, rep: tuple[int, int]) -> list[ServiceRT]:
         svc = ServiceRT(node.index, node.name, spec)
         for comp, zone in zip(node.replicas, node.zones, strict=True):
             name = plan.components[comp].name.removeprefix("replica/")
-            r = Replica(int(comp), name, svc, zone, zones[zone][1])
-            if not svc.passthrough:
-                r.svc_time = _stream(rep, f"svc/{name}", spec.service_time)
-            r.err_u = _stream(rep, f"err/{name}", UNIT_UNIFORM)
-            if svc.hc is not None:
-                r.hc_phase = _stream(rep, f"hc/{name}", UNIT_UNIFORM, block=1)() * svc.hc.interval_s
-            svc.replicas.append(r)
+            svc.replicas.append(make_replica(rep, int(comp), name, svc, zone, zones[zone][1]))
         policy = spec.load_balancer
         svc.balancer = Balancer(policy.policy, policy.locality, svc.replicas, _stream(rep, f"lb/{node.name}", UNIT_UNIFORM))
         services.append(svc)
@@ -121,4 +127,50 @@ def build_dataplane(plan: Plan, control: ControlPlane, loop: Loop, rep_seed: np.
             while c >= 0:
                 under[c].append(r)
                 c = int(parents[c])
-    return DataPlane(loop, control, services, entries, under, network, plan.warmup_s, plan.end_s)
+    dp = DataPlane(loop, control, services, entries, under, network, plan.warmup_s, plan.end_s)
+    dp.chaos_u = _stream(rep, "chaos/jitter", UNIT_UNIFORM)
+    dp.zone_comps = {c.name.removeprefix("zone/"): c.index for c in plan.components if c.kind == "zone"}
+    _recovery(plan, dp, rep)
+    return dp
+
+
+def _recovery(plan: Plan, dp: DataPlane, rep: tuple[int, int]) -> None:
+    """Wire DNS failover, datastore roles and autoscalers where the topology asks for them."""
+    top = plan.topology
+    zones = top.zones()
+    for entry in dp.entries:
+        if entry.spec.dns is not None:
+            label = entry.label
+            phase = _stream(rep, f"dns/{label}/phase", UNIT_UNIFORM, block=1)() * entry.spec.dns.health_check.interval_s
+            entry.dns = DnsFailover(
+                dp, label, entry.edge.callee, entry.spec.dns, entry.edge.client_order, phase,
+                _stream(rep, f"dns/{label}/cache", UNIT_UNIFORM),
+            )
+    for svc in dp.services:
+        spec = top.services[svc.name]
+        if spec.datastore is not None:
+            svc.store = Datastore(
+                dp, svc, spec.datastore,
+                _stream(rep, f"datastore/{svc.name}/lag", spec.datastore.lag, block=16),
+                _stream(rep, f"datastore/{svc.name}/failover", spec.datastore.failover, block=16),
+            )
+        if spec.autoscaling is not None:
+
+            def make_pod(zone: str, name: str, svc: ServiceRT = svc) -> Replica:
+                comp = dp.zone_comps[zone]
+                pod = make_replica(rep, comp, name, svc, zone, zones[zone][1])
+                pod.dynamic = True
+                pod.up = pod.in_rotation = pod.eligible = False
+                pod.last_t = dp.loop.now
+                svc.replicas.append(pod)
+                c = comp
+                while c >= 0:
+                    dp.under[c].append(pod)
+                    c = int(plan.parents[c])
+                return pod
+
+            svc.scaler = Autoscaler(
+                dp, svc, spec.autoscaling,
+                _stream(rep, f"autoscaling/{svc.name}/provisioning", spec.autoscaling.provisioning, block=16),
+                make_pod,
+            )

@@ -65,6 +65,12 @@ class DataPlane:
         self.warmup = warmup_s
         self.end = end_s
         self.timeline: Timeline | None = None
+        self.events: list[tuple[float, str, str]] | None = None  # (t, kind, subject) when recorded
+        self.cuts: dict[tuple[str, str], int] = {}  # partitioned (from zone, to zone) pairs
+        self.rotation_hooks: list = []  # called with (replica) when a balancer's view changes
+        self.state_hooks: list = []  # called with (replica) when a replica starts or stops serving
+        self.chaos_u = None  # uniform stream for injected jitter (set by the builder)
+        self.zone_comps: dict[str, int] = {}  # zone name -> component index
         # the hot path pushes to the heap itself, with bound methods made once
         self._heap = loop.heap
         self._seq = loop._seq
@@ -84,6 +90,8 @@ class DataPlane:
         """A component changed state: update the replicas it holds."""
         serving = self.control.serving
         for r in self.under[comp]:
+            if r.dynamic and not r.eligible:
+                continue  # an autoscaled pod still provisioning, or retired
             now_up = serving(r.comp)
             if now_up == r.up:
                 continue
@@ -91,6 +99,8 @@ class DataPlane:
             if not now_up:
                 self.crash(r)
             self.health_notice(r)
+            for hook in self.state_hooks:
+                hook(r)
 
     def crash(self, r: Replica) -> None:
         """The replica stops: what it holds (in service or queued) is reset."""
@@ -130,16 +140,34 @@ class DataPlane:
             if not r.in_rotation and r.hc_succ >= hc.healthy_after:
                 r.in_rotation = True
                 r.service.balancer.rebuild()
+                self.on_rotation(r)
         else:
             r.hc_fail += 1
             r.hc_succ = 0
             if r.in_rotation and r.hc_fail >= hc.unhealthy_after:
                 r.in_rotation = False
                 r.service.balancer.rebuild()
+                self.on_rotation(r)
         if r.in_rotation == r.up:
             r.hc_probing = False
             return
         self.loop.at(self.loop.now + hc.interval_s, self.probe, r)
+
+    def on_rotation(self, r: Replica) -> None:
+        if self.events is not None:
+            self.events.append((self.loop.now, "rotation_in" if r.in_rotation else "rotation_out", r.name))
+        for hook in self.rotation_hooks:
+            hook(r)
+
+    def event(self, kind: str, subject: str) -> None:
+        """Note a recovery event (detection, failover, scaling) when events are recorded."""
+        if self.events is not None:
+            self.events.append((self.loop.now, kind, subject))
+
+    def fill(self, r: Replica) -> None:
+        """Start queued work on every free worker (after capacity came back)."""
+        while r.queue and r.busy < r.workers and r.up:
+            self.start_job(r, r.queue.popleft())
 
     # -- arrivals and calls ---------------------------------------------------------
 
@@ -159,6 +187,8 @@ class DataPlane:
             region = next(r for r, cum in entry.shares if u < cum)
         deadline = now + entry.deadline if entry.deadline is not None else INF
         call = Call(entry.edge, None, None, region, deadline, now, now >= self.warmup)
+        if entry.dns is not None:
+            call.dest = entry.dns.resolve(region, now)
         if call.counted:
             st = entry.stats
             st.calls += 1
@@ -212,7 +242,7 @@ class DataPlane:
             if edge.entry is not None:
                 edge.entry.stats.attempts += 1
         if call.zone is None and call.region is not None:
-            r = svc.balancer.pick_in_regions(edge.client_order[call.region])
+            r = svc.balancer.pick_in_regions(edge.client_order[call.region] if call.dest is None else (call.dest,))
         else:
             r = svc.balancer.pick(call.zone, call.region)
         if r is None:  # nothing in rotation: fails at once ("no healthy upstream")
@@ -236,6 +266,9 @@ class DataPlane:
         a.t_send = now
         if call.region is not None:
             a.half = 0.5 * self._rtt(call, edge, r)
+        if svc.blackhole or svc.extra_delay or self.cuts:  # chaos in force: the rare path
+            self.send_faulty(a, now)
+            return
         if r.up:
             if a.half > 0.0:
                 loop.at(now + a.half, self.on_arrive, a)
@@ -243,6 +276,23 @@ class DataPlane:
                 self.on_arrive(a)
         else:
             loop.at(now + svc.connect_timeout, self.on_connect_error, a)
+
+    def send_faulty(self, a: Attempt, now: float) -> None:
+        """Deliver an attempt while faults are injected on the way."""
+        r = a.replica
+        svc = r.service
+        if svc.blackhole:
+            return  # it hangs: only its timeout (or deadline) ends it
+        if a.call.zone is not None and self.cuts.get((a.call.zone, r.zone)):
+            self.loop.at(now + svc.connect_timeout, self.on_connect_error, a)  # packets dropped
+            return
+        if not r.up:
+            self.loop.at(now + svc.connect_timeout, self.on_connect_error, a)
+            return
+        delay = a.half
+        for mean, jitter in svc.extra_delay:
+            delay += mean + (2.0 * self.chaos_u() - 1.0) * jitter if jitter else mean
+        self.loop.at(now + max(delay, 0.0), self.on_arrive, a)
 
     # -- at the replica -----------------------------------------------------------
 
@@ -272,7 +322,7 @@ class DataPlane:
         if r.service.passthrough:
             self.after_service(a)
         else:
-            heappush(self._heap, (now + r.svc_time(), next(self._seq), self._service_done, a))
+            heappush(self._heap, (now + r.svc_time() * r.slow, next(self._seq), self._service_done, a))
 
     def on_service_done(self, a: Attempt) -> None:
         if a.epoch == a.replica.epoch:  # else the replica died meanwhile
@@ -281,7 +331,7 @@ class DataPlane:
     def after_service(self, a: Attempt) -> None:
         r = a.replica
         svc = r.service
-        if svc.err_rate and r.err_u() < svc.err_rate:
+        if (svc.err_rate or svc.extra_err) and r.err_u() < 1.0 - (1.0 - svc.err_rate) * (1.0 - svc.extra_err):
             self.finish_job(a, ERROR)
         elif svc.groups:
             a.group = 0
@@ -329,7 +379,7 @@ class DataPlane:
         r.busy -= 1
         r.active.discard(a)
         a.epoch = -1  # late answers from its dependencies are ignored
-        if r.queue:
+        if r.queue and r.busy < r.workers:
             self.start_job(r, r.queue.popleft())
         if a.half > 0.0:  # respond(), inlined
             a.outcome = outcome
@@ -396,8 +446,12 @@ class DataPlane:
             edge.callee.stats.attempt_outcomes[outcome] += 1
             if edge.entry is not None:
                 edge.entry.stats.attempt_outcomes[outcome] += 1
-        if edge.breaker is not None:
-            edge.breaker.record(outcome != SUCCESS, self.loop.now)
+        breaker = edge.breaker
+        if breaker is not None:
+            opened = breaker.opened
+            breaker.record(outcome != SUCCESS, self.loop.now)
+            if breaker.opened != opened and self.events is not None:
+                self.events.append((self.loop.now, "breaker_open", edge.name))
         if outcome == SUCCESS:
             self.finish_call(call, SUCCESS)
         else:

@@ -20,7 +20,8 @@ class Replica:
     __slots__ = (
         "comp", "name", "service", "zone", "region", "workers", "limit", "busy", "queue", "up",
         "in_rotation", "epoch", "outstanding", "active", "svc_time", "err_u", "busy_area",
-        "queue_area", "last_t", "hc_phase", "hc_fail", "hc_succ", "hc_probing",
+        "queue_area", "last_t", "hc_phase", "hc_fail", "hc_succ", "hc_probing", "eligible", "slow",
+        "base_workers", "dynamic",
     )
 
     def __init__(self, comp: int, name: str, service: ServiceRT, zone: str, region: str) -> None:
@@ -40,6 +41,10 @@ class Replica:
         self.hc_phase = 0.0
         self.hc_fail = self.hc_succ = 0
         self.hc_probing = False
+        self.eligible = True  # may take requests at all (a datastore's replicas, a retiring pod: no)
+        self.slow = 1.0  # service-time multiplier (a slowdown fault)
+        self.base_workers = self.workers  # before any capacity loss
+        self.dynamic = False  # added by the autoscaler
 
     def account(self, now: float) -> None:
         dt = now - self.last_t
@@ -64,6 +69,13 @@ class ServiceRT:
         self.groups: list[list[EdgeRT]] = []
         self.balancer: Balancer | None = None
         self.stats = CallStats()
+        self.spec = spec
+        # chaos faults in force on calls to this service
+        self.extra_err = 0.0  # injected error rate
+        self.extra_delay: list[tuple[float, float]] = []  # (delay, jitter) of latency faults
+        self.blackhole = 0  # calls hang until their timeout while > 0
+        self.scaler: Any = None  # its autoscaler, if any
+        self.store: Any = None  # its datastore roles, if any
 
 
 class EdgeRT:
@@ -104,10 +116,11 @@ class EntryRT:
         self.shares = shares  # [(region, cumulative share)] or None
         self.pick = pick
         self.stats = CallStats()
+        self.dns: Any = None  # DNS failover of its client regions, if configured
 
 
 class Call:
-    __slots__ = ("edge", "parent", "zone", "region", "deadline", "t0", "n", "counted", "prev")
+    __slots__ = ("edge", "parent", "zone", "region", "deadline", "t0", "n", "counted", "prev", "dest")
 
     def __init__(self, edge: EdgeRT, parent: Attempt | None, zone: str | None, region: str | None,
                  deadline: float, t0: float, counted: bool) -> None:
@@ -115,6 +128,7 @@ class Call:
         self.deadline, self.t0, self.counted = deadline, t0, counted
         self.n = 0
         self.prev = 0.0
+        self.dest: str | None = None  # a client's region as its DNS answer says (None: nearest healthy)
 
 
 class Attempt:
