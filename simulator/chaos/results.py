@@ -32,7 +32,7 @@ FIGURES = ("detect_s", "failover_s", "recover_s", "failed_requests", "error_budg
 def _clean(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return None
-    if isinstance(x, (np.floating, np.integer)):
+    if isinstance(x, (np.floating, np.integer, np.bool_)):
         return _clean(x.item())
     if isinstance(x, dict):
         return {k: _clean(v) for k, v in x.items()}

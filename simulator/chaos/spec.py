@@ -234,6 +234,9 @@ class ChaosPlan(Spec):
 
     title: str
     description: str = ""
+    topology: str | None = Field(
+        default=None, description="the topology file the plan was written for, relative to the plan (informative)"
+    )
     duration_s: PositiveDuration | None = Field(
         default=None, alias="duration", description="simulated time per replication; default: last fault end + 1h"
     )
