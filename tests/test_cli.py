@@ -77,7 +77,7 @@ def normalise(text: str) -> str:
 
 # -- help --------------------------------------------------------------------------
 
-COMMANDS = ["run", "check", "validate", "schema"]
+COMMANDS = ["run", "check", "chaos", "validate", "schema"]
 
 
 def test_root_help_lists_commands():
@@ -384,3 +384,58 @@ def test_check_bad_file_is_bad_input(tmp_path):
         invoke("check", path, *CHECK),
         f"{path}: slo.availability: write percentages with a % sign (e.g. 99.9%), got 99.9",
     )
+
+
+# -- chaos -------------------------------------------------------------------------
+
+STORM = ROOT / "topologies" / "retry-storm.yaml"
+
+
+def write_plan(tmp_path: Path, **overrides: Any) -> Path:
+    doc: dict[str, Any] = {
+        "title": "short slowdown", "duration": "6m", "replications": 1, "background_failures": False,
+        "method": [{"name": "slow", "fault": "slowdown", "target": {"service": "db"}, "multiplier": 4,
+                    "at": "2m", "duration": "30s"}],
+    }
+    doc.update(overrides)
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_chaos_writes_journal_timeline_and_json(tmp_path):
+    plan = write_plan(tmp_path)
+    journal, timeline, out = tmp_path / "journal.json", tmp_path / "timeline.csv", tmp_path / "out.json"
+    result = invoke("chaos", STORM, plan, "--executor", "serial", "--journal", journal, "--timeline", timeline,
+                    "--out", out)
+    assert result.exit_code in (0, 1), result.output
+    j = json.loads(journal.read_text())
+    assert j["status"] in ("completed", "deviated") and j["run"][0]["activity"]["name"] == "slow"
+    assert (result.exit_code == 0) == (json.loads(out.read_text())["verdict"] == "ok")
+    header = timeline.read_text().splitlines()[0].split(",")
+    assert header[0] == "time_s" and "success_ratio" in header and "queue.db" in header and "faults" in header
+    assert "slow" in result.stdout and "recover" in result.stdout
+
+
+def test_chaos_metastable_storm_exits_1(tmp_path):
+    plan = write_plan(tmp_path, duration="12m", method=[
+        {"name": "slow", "fault": "slowdown", "target": {"service": "db"}, "multiplier": 4, "at": "2m", "duration": "60s"}])
+    result = invoke("chaos", STORM, plan, "--executor", "serial", "--json")
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    assert doc["metastability"]["metastable"] is True and doc["status"] == "deviated"
+
+
+def test_chaos_dry_run_prints_the_schedule(tmp_path):
+    result = invoke("chaos", STORM, write_plan(tmp_path), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "slowdown" in result.stdout and "replica/db/use1-az1/0" in result.stdout
+
+
+def test_chaos_bad_plan_is_one_line_and_writes_nothing(tmp_path):
+    plan = write_plan(tmp_path, method=[{"fault": "zone_outage", "target": {"zone": "use1-az9"}, "at": "1m"}])
+    journal = tmp_path / "journal.json"
+    result = invoke("chaos", STORM, plan, "--journal", journal)
+    line = assert_one_error_line(result)
+    assert line == f"{plan}: method[0].target.zone: unknown zone 'use1-az9' (did you mean 'use1-az1'?)"
+    assert not journal.exists()

@@ -236,3 +236,37 @@ def test_mean_outage_and_outage_rate_single_component():
     assert st.outages_per_year.lo <= year_h / 10 <= st.outages_per_year.hi
     assert st.mean_outage_s.lo <= H <= st.mean_outage_s.hi
     assert math.isclose(res.to_dict()["recovery"]["mttr_s"], st.mean_outage_s.mean)
+
+
+def test_holds_nest_and_keep_the_own_clock():
+    """A chaos hold takes a component down until released; holds nest; its own failure
+    and repair still happen underneath and the trace shows the effective state."""
+    import simpy
+
+    from simulator.engine.control import ControlPlane
+    from simulator.engine.plan import compile_plan
+    from simulator.model.loader import from_dict
+
+    top = from_dict({
+        "name": "hold", "providers": {"p": {"regions": {"r": {"zones": {"z": {}}}}}},
+        "services": {"s": {"replicas": {"z": 1}, "failure": {"ttf": {"fixed": "100s"}, "ttr": {"fixed": "50s"}}}},
+    })
+    plan = compile_plan(top, horizon_s=400.0)
+    env = simpy.Environment()
+    cp = ControlPlane(env, plan, np.random.SeedSequence(0))
+    rep = plan.by_kind["replica"][0]
+    env.run(until=10)
+    cp.hold(rep)
+    cp.hold(rep)
+    assert not cp.serving(rep)
+    cp.release(rep)
+    assert not cp.serving(rep)  # still held once
+    env.run(until=120)  # its own failure at 100 s happened while held: no new trace entry
+    cp.release(rep)
+    assert not cp.serving(rep)  # released, but itself broken until 150 s
+    env.run(until=160)
+    assert cp.serving(rep)
+    tr = cp.trace()
+    assert [(t, bool(u)) for t, c, u in zip(tr.times, tr.comps, tr.ups, strict=True) if c == rep] == [(10.0, False), (150.0, True)]
+    with pytest.raises(ValueError):
+        cp.release(rep)

@@ -44,7 +44,8 @@ def bin_values(tl: Timeline, probe: ProbeSpec) -> np.ndarray:
             return tl.success_ratio()
         if probe.sli == "error_ratio":
             return 1.0 - tl.success_ratio()
-        return tl.quantile(_Q[probe.sli])
+        q = tl.quantile(_Q[probe.sli])
+        return np.where((tl.requests > 0) & (tl.success == 0), np.inf, q)  # nothing succeeded: unbounded
 
 
 def window_values(tl: Timeline, probe: ProbeSpec, lo: float, hi: float) -> float:
@@ -59,7 +60,9 @@ def window_values(tl: Timeline, probe: ProbeSpec, lo: float, hi: float) -> float
             return math.nan
         return ok / req if probe.sli == "success_ratio" else 1.0 - ok / req
     hist = tl.latency[sel].astype(float).sum(axis=0)
-    return float(quantiles(hist, _Q[probe.sli])[0]) if hist.sum() > 0 else math.nan
+    if hist.sum() == 0:
+        return math.inf if req > 0 else math.nan  # requests came and none succeeded
+    return float(quantiles(hist, _Q[probe.sli])[0])
 
 
 def windows(exp: Experiment) -> dict[str, tuple[float, float]]:

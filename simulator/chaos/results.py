@@ -303,7 +303,7 @@ class ChaosResults:
             rows.append([
                 name, f["fault"], f"{format_duration(f['start_s'])}-{format_duration(f['end_s'])}",
                 _dist_time(f["detect_s"]), _dist_time(f["failover_s"]), _dist_time(f["recover_s"]),
-                _fmt(f["failed_requests"]["p50"], "{:.0f}"), _fmt(f["error_budget"]["p50"], "{:.1%}"),
+                _fmt(f["failed_requests"]["p50"], "{:.0f}"), _fmt(f["error_budget"]["p50"], "{:.2%}"),
                 _dist_time(f["data_lost_s"]),
             ])
         parts = [head, "", _text_table(
@@ -371,4 +371,6 @@ def _probe_fmt(sli: str, v: float | None) -> str:
         return "-"
     if sli in ("success_ratio", "error_ratio"):
         return f"{v * 100:.3f}%"
+    if not math.isfinite(v):
+        return "none succeeded"
     return f"{v * 1000:.0f} ms"
