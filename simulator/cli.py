@@ -170,6 +170,8 @@ def _render(results: Any) -> None:
     )
 
     out.print(_heading(results), highlight=False)
+    for note in results.info.notes:
+        out.print(f"note: {note}", style="yellow", highlight=False, markup=False)
     out.print(_rich_table(*summary_table(results)))
     out.print(FOOTNOTE, style="dim", highlight=False)
     for title, (headers, rows) in (

@@ -199,7 +199,8 @@ REQUESTS_FOOTNOTE = (
 
 
 def render_text(results: Results) -> str:
-    parts = [_heading(results), "", _text_table(*summary_table(results)), FOOTNOTE]
+    parts = [_heading(results), *(f"note: {n}" for n in results.info.notes), "",
+             _text_table(*summary_table(results)), FOOTNOTE]
     for table in (requests_table(results), load_table(results), components_table(results)):
         if table[1]:
             parts += ["", _text_table(*table)]

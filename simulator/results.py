@@ -42,6 +42,7 @@ class RunInfo:
     backend: str
     entries: tuple[str, ...]
     slo: dict  # scope -> {"availability": fraction, "rto_s": seconds, ...}
+    notes: tuple[str, ...] = ()  # where the chosen backend approximates this model
 
 
 @dataclass(frozen=True)
@@ -365,6 +366,7 @@ class Results:
             "version": info.version,
             "model_hash": info.model_hash,
             "backend": info.backend,
+            "notes": list(info.notes),
             "entries": list(info.entries),
             **self._scope_dict(SYSTEM),
             "services": {s: self._scope_dict(s) for s in self.services},

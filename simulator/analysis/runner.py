@@ -114,6 +114,25 @@ def estimate_requests(plan: Plan, replications: int) -> float:
     return total * replications
 
 
+def backend_notes(model: Topology, backend: str) -> tuple[str, ...]:
+    """Where ``backend`` approximates recovery mechanics ``model`` asks for."""
+    notes = []
+    scaled = [s for s, spec in model.services.items() if spec.autoscaling is not None]
+    stores = [s for s, spec in model.services.items() if spec.datastore is not None]
+    dns = [t.label for t in model.traffic if t.dns is not None]
+    if backend == "flow":
+        if scaled:
+            notes.append(f"flow runs autoscaled services at their floor (no autoscaling): {', '.join(scaled)}")
+        if dns:
+            notes.append(f"flow moves clients between regions at once (no DNS TTL): {', '.join(dns)}")
+        if stores:
+            notes.append(f"flow sends datastore calls to the first serving replica and fails over at once: {', '.join(stores)}")
+    if stores:
+        notes.append("time-based availability counts a datastore up while min_healthy replicas serve; "
+                     "failover time shows in request figures (and in chaos plans)")
+    return tuple(notes)
+
+
 def choose_backend(plan: Plan, backend: str) -> str:
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}", ("backend",))
@@ -226,6 +245,7 @@ def run(
         backend=chosen,
         entries=tuple(plan.services[i].name for i in plan.entries),
         slo=_slo_targets(model),
+        notes=backend_notes(model, chosen),
     )
     return Results(info, records, wall_s=time.perf_counter() - start)
 

@@ -71,8 +71,8 @@ def _durations(rep: np.ndarray, t: np.ndarray, t0: float, t1: float) -> np.ndarr
     return np.clip(np.minimum(ends, t1) - np.maximum(t, t0), 0.0, None)
 
 
-def _outages(rep: np.ndarray, up: np.ndarray, dur: np.ndarray, r_count: int):
-    """Per replication: total down time, number of outages, each outage's duration."""
+def _outages(rep: np.ndarray, up: np.ndarray, dur: np.ndarray, r_count: int, t: np.ndarray, t0: float):
+    """Per replication: total down time, number of outages, each outage's duration and start."""
     down = ~up
     first = np.ones(len(rep), dtype=bool)
     first[1:] = rep[1:] != rep[:-1]
@@ -83,12 +83,14 @@ def _outages(rep: np.ndarray, up: np.ndarray, dur: np.ndarray, r_count: int):
     sel = np.flatnonzero(down)
     run_dur = np.bincount(run[sel], weights=dur[sel], minlength=int(starts.sum()))
     run_rep = rep[starts]
+    run_t = np.maximum(t[starts], t0) - t0
     keep = run_dur > 0
-    run_dur, run_rep = run_dur[keep], run_rep[keep]
+    run_dur, run_rep, run_t = run_dur[keep], run_rep[keep], run_t[keep]
     total = np.bincount(rep[sel], weights=dur[sel], minlength=r_count)
     count = np.bincount(run_rep, minlength=r_count)
     bounds = np.searchsorted(run_rep, np.arange(r_count + 1))
-    return total, count, [run_dur[bounds[i] : bounds[i + 1]] for i in range(r_count)]
+    return (total, count, [run_dur[bounds[i] : bounds[i + 1]] for i in range(r_count)],
+            [run_t[bounds[i] : bounds[i + 1]] for i in range(r_count)])
 
 
 def _per_rep_sum(rep: np.ndarray, matrix: np.ndarray, r_count: int) -> np.ndarray:
@@ -147,7 +149,7 @@ def summarise_traces(plan: Plan, traces: list[Trace], indices: list[int]) -> lis
     dur = _durations(rep, t, t0, t1)
     states, own = service_states_cells(plan, layout, infra_up, cell_up)
     names = [s.name for s in plan.services] + [SYSTEM]
-    scope = {name: _outages(rep, states[:, k], dur, r_count) for k, name in enumerate(names)}
+    scope = {name: _outages(rep, states[:, k], dur, r_count, t, t0) for k, name in enumerate(names)}
     own_down = _per_rep_sum(rep, (~own) * dur[:, None], r_count)
     fails, repairs, repair_s, comp_down = _components(plan, traces, t0, t1)
     g, ng = plan.group_of, len(plan.groups)
@@ -162,14 +164,15 @@ def summarise_traces(plan: Plan, traces: list[Trace], indices: list[int]) -> lis
     records = []
     span = t1 - t0
     # plain Python numbers, converted once (indexing numpy scalars one by one is slow)
-    scope_l = {name: (total.tolist(), count.tolist(), durs) for name, (total, count, durs) in scope.items()}
+    scope_l = {name: (total.tolist(), count.tolist(), durs, starts) for name, (total, count, durs, starts) in scope.items()}
     members_l = members.tolist()
     gf, gr, grs, gd = g_fails.tolist(), g_repairs.tolist(), g_repair_s.tolist(), g_down.tolist()
     own_l = own_down.tolist()
     service_names = [(s.name, s.index) for s in plan.services]
     for i, index in enumerate(indices):
         services = {
-            name: OutageStats(span, total[i], int(count[i]), durs[i]) for name, (total, count, durs) in scope_l.items()
+            name: OutageStats(span, total[i], int(count[i]), durs[i], starts[i])
+            for name, (total, count, durs, starts) in scope_l.items()
         }
         groups = {
             name: GroupStats(members_l[k], int(gf[i][k]), int(gr[i][k]), grs[i][k], gd[i][k])
