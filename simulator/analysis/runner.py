@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from simulator._version import __version__
+from simulator.analysis.cost import cost_model
 from simulator.backends.requests.traffic import RateFunction
 from simulator.engine import fast
 from simulator.engine.plan import SYSTEM, Plan, compile_plan
@@ -226,6 +227,7 @@ def run(
         backend=chosen,
         entries=tuple(plan.services[i].name for i in plan.entries),
         slo=_slo_targets(model),
+        cost_model=cost_model(model),
     )
     return Results(info, records, wall_s=time.perf_counter() - start)
 

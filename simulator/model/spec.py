@@ -15,7 +15,9 @@ from pydantic_core import PydanticCustomError
 
 from simulator.model.base import Duration, Fraction, Name, OrAlso, PositiveDuration, Spec
 from simulator.model.distributions import Dist, exponential
+from simulator.model.pricing import Bytes, PricingSpec
 from simulator.model.resilience import BackoffSpec, CircuitBreakerSpec, LoadBalancerSpec, RetryBudgetSpec
+from simulator.model.sweeps import SweepSpec
 from simulator.model.traffic import NetworkSpec, TrafficSpec
 from simulator.units import YEAR
 
@@ -121,6 +123,8 @@ class CallSpec(Spec):
     backoff: BackoffSpec | None = Field(default=None, description="wait before each retry; default: none")
     retry_budget: RetryBudgetSpec | None = None
     circuit_breaker: CircuitBreakerSpec | None = None
+    request_bytes: Bytes = Field(default=0.0, description="sent per attempt (priced by pricing.transfer)")
+    response_bytes: Bytes = Field(default=0.0, description="returned per attempt")
 
 
 class LatencySLOSpec(Spec):
@@ -227,6 +231,8 @@ class Topology(Spec):
     traffic: tuple[TrafficSpec, ...] = ()
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     slo: SLOSpec | None = None
+    pricing: PricingSpec | None = Field(default=None, description="what replicas, bytes and downtime cost")
+    sweep: SweepSpec | None = Field(default=None, description="variants for `failsim sweep`")
     _source: str | None = PrivateAttr(default=None)
 
     @property
@@ -270,5 +276,6 @@ class Topology(Spec):
         import hashlib
         import json
 
-        text = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        unset = {k for k in ("pricing", "sweep") if getattr(self, k) is None}  # hashes predate them
+        text = json.dumps(self.model_dump(mode="json", by_alias=True, exclude=unset), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -7,6 +7,7 @@ from pydantic_core import PydanticCustomError
 
 from simulator.model.base import Duration, Fraction, Name, PositiveDuration, Rate, Spec
 from simulator.model.distributions import Dist, LogNormal
+from simulator.model.pricing import Bytes
 
 __all__ = ["DiurnalSpec", "SpikeSpec", "FlashCrowdSpec", "TrafficSpec", "RegionPairSpec", "NetworkSpec"]
 
@@ -57,6 +58,8 @@ class TrafficSpec(Spec):
     deadline_s: PositiveDuration | None = Field(
         default=None, alias="deadline", description="end-to-end deadline: the client gives up after it"
     )
+    request_bytes: Bytes = Field(default=0.0, description="sent by the client per request (priced as internet ingress)")
+    response_bytes: Bytes = Field(default=0.0, description="returned per request (priced as internet egress)")
 
     @model_validator(mode="after")
     def _shares(self) -> TrafficSpec:
