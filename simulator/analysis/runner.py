@@ -167,6 +167,20 @@ def run(
     >>> 0.0 <= res.availability.mean <= 1.0
     True
     """
+    if executor not in EXECUTORS:
+        raise ModelError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}", ("executor",))
+    plan, chosen, seed, n = prepare(model, replications, seed, horizon, warmup, backend, max_requests, timeline)
+    start = time.perf_counter()
+    records = _execute(plan, chosen, seed, n, executor, workers, progress, client, scheduler, chunk_size)
+    return make_results(model, plan, chosen, seed, records, time.perf_counter() - start)
+
+
+def prepare(
+    model: Topology, replications: int | None = None, seed: int | None = None, horizon: float | str | None = None,
+    warmup: float | str | None = None, backend: str = "auto", max_requests: float | None = MAX_REQUESTS,
+    timeline: float | str | None = None,
+) -> tuple[Plan, str, int, int]:
+    """Check the run's options and compile the plan: ``(plan, backend, seed, replications)``."""
     n = model.replications if replications is None else int(replications)
     if n < 1:
         raise ModelError("must be at least 1", ("replications",))
@@ -177,8 +191,6 @@ def run(
     warmup_s = _duration(warmup, "warmup")
     if horizon_s is not None and horizon_s <= 0:
         raise ModelError("must be a positive duration", ("horizon",))
-    if executor not in EXECUTORS:
-        raise ModelError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}", ("executor",))
     timeline_s = _duration(timeline, "timeline")
     if timeline_s is not None and timeline_s <= 0:
         raise ModelError("must be a positive duration", ("timeline",))
@@ -192,22 +204,27 @@ def run(
                 f"(limit {max_requests:.3g}); shorten --horizon, lower --replications, "
                 "or pass --max-requests to allow it"
             )
-    start = time.perf_counter()
-    records = _execute(plan, chosen, seed, n, executor, workers, progress, client, scheduler, chunk_size)
+    return plan, chosen, seed, n
+
+
+def make_results(
+    model: Topology, plan: Plan, backend: str, seed: int, records: list[ReplicationRecord], wall_s: float = 0.0
+) -> Results:
+    """Wrap a run's records with what was run."""
     info = RunInfo(
         name=model.name,
         seed=seed,
-        replications=n,
+        replications=len(records),
         horizon_s=plan.horizon_s,
         warmup_s=plan.warmup_s,
         version=__version__,
         model_hash=model.model_hash(),
-        backend=chosen,
+        backend=backend,
         entries=tuple(plan.services[i].name for i in plan.entries),
         slo=_slo_targets(model),
         cost_model=cost_model(model),
     )
-    return Results(info, records, wall_s=time.perf_counter() - start)
+    return Results(info, records, wall_s=wall_s)
 
 
 def _execute(
