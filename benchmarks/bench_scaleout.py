@@ -56,8 +56,9 @@ def rate(n: int, rounds: int, **kw) -> dict:
 
 def dask_overhead(tasks: int) -> dict:
     """Seconds per task a one-worker LocalCluster adds over running the same chunks serially."""
-    import simulator
     from dask.distributed import Client, LocalCluster
+
+    import simulator
 
     m = model()
     kw = {"replications": tasks, "seed": 2, "horizon": "1d", "chunk_size": 1}
