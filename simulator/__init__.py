@@ -8,6 +8,8 @@
 
 from simulator._version import __version__
 from simulator.analysis.runner import run
+from simulator.analysis.sweep import sweep
+from simulator.analysis.sweep_results import SweepResults
 from simulator.errors import ModelError, SimulatorError
 from simulator.model.loader import from_dict, load
 from simulator.model.spec import Topology
@@ -22,8 +24,10 @@ __all__ = [
     "ModelError",
     "Results",
     "SimulatorError",
+    "SweepResults",
     "Topology",
     "from_dict",
     "load",
     "run",
+    "sweep",
 ]

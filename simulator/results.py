@@ -43,6 +43,7 @@ class RunInfo:
     entries: tuple[str, ...]
     slo: dict  # scope -> {"availability": fraction, "rto_s": seconds, ...}
     notes: tuple[str, ...] = ()  # where the chosen backend approximates this model
+    cost_model: Any = None  # simulator.analysis.cost.CostModel when the model is priced
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,14 @@ class Results:
             return "inconclusive"
         return "met"
 
+    @cached_property
+    def cost(self) -> dict[str, Any] | None:
+        """The ``cost`` block: monthly infrastructure, yearly downtime cost and TCO, with
+        95 % intervals (``None`` when the model has no ``pricing`` section)."""
+        from simulator.analysis.cost import cost_block
+
+        return cost_block(self.info.cost_model, self.records)
+
     # -- exports ---------------------------------------------------------------------
 
     def _scope_dict(self, name: str) -> dict[str, Any]:
@@ -372,7 +381,7 @@ class Results:
             "services": {s: self._scope_dict(s) for s in self.services},
             **({} if self.requests is None else self._traffic_dict()),
             "components": self.components,
-            "cost": None,
+            "cost": self.cost,
             "slo": self.slo,
             "verdict": self.verdict if self.slo else None,
         }

@@ -6,28 +6,23 @@ result is the same whichever executor ran it and however replications were chunk
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
-import numpy as np
-
 from simulator._version import __version__
+from simulator.analysis.cost import cost_model
+from simulator.analysis.executors import EXECUTORS, Progress, chunks, dask_client, execute, run_chunk, slots
 from simulator.backends.requests.traffic import RateFunction
 from simulator.engine import fast
 from simulator.engine.plan import SYSTEM, Plan, compile_plan
-from simulator.engine.replication import ReplicationRecord, run_replication
+from simulator.engine.replication import ReplicationRecord
 from simulator.errors import ModelError, SimulatorError
 from simulator.model.spec import Topology
 from simulator.results import Results, RunInfo
-from simulator.rng import replication_seed
 from simulator.units import UnitError, parse_duration
 
 __all__ = ["run", "EXECUTORS", "BACKENDS", "MAX_REQUESTS", "RunTooLarge", "estimate_requests"]
 
-EXECUTORS = ("serial", "processes")
 BACKENDS = ("auto", "fast", "engine", "requests", "flow")
 #: With traffic, ``auto`` simulates every request up to this horizon, flows beyond it.
 FLOW_ABOVE_S = 86400.0
@@ -37,36 +32,9 @@ MAX_REQUESTS = 50_000_000
 
 class RunTooLarge(SimulatorError):
     """The run would take too long; the message says how big it is and how to force it."""
-Progress = Callable[[int, int], None]
 
 
-def _replicate(backend: str) -> Callable[[Plan, np.random.SeedSequence, int], ReplicationRecord]:
-    if backend == "requests":
-        from simulator.backends import requests
-
-        return requests.run_replication
-    if backend == "fast":
-        return fast.run_replication
-    if backend == "flow":
-        from simulator.backends import flow
-
-        return flow.run_replication
-    return run_replication
-
-
-def _run_chunk(plan: Plan, backend: str, entropy: Any, indices: Sequence[int]) -> list[ReplicationRecord]:
-    """Replications ``indices``: each gets its own seed, whatever else is in the chunk."""
-    root = np.random.SeedSequence(entropy)
-    seeds = [replication_seed(root, i) for i in indices]
-    if backend == "fast":
-        return fast.run_replications(plan, seeds, list(indices))
-    one = _replicate(backend)
-    return [one(plan, s, i) for s, i in zip(seeds, indices, strict=True)]
-
-
-def _chunks(n: int, parts: int) -> list[list[int]]:
-    size = max(1, -(-n // parts))
-    return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+_run_chunk = run_chunk  # the name tests and older scripts use
 
 
 def _duration(value: float | str | None, what: str) -> float | None:
@@ -162,6 +130,9 @@ def run(
     progress: Progress | None = None,
     max_requests: float | None = MAX_REQUESTS,
     timeline: float | str | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    chunk_size: int | None = None,
 ) -> Results:
     """Simulate ``replications`` independent replications of ``model``.
 
@@ -182,10 +153,18 @@ def run(
         model sampled with numpy, no event loop (no traffic, no ``repair_crews``);
         ``auto`` picks, with traffic, ``requests`` up to a one-day horizon and ``flow``
         beyond; without, ``fast`` when it applies, else ``engine``.
-    executor : {"serial", "processes"}
-        Where replications run; the result does not depend on it.
+    executor : {"serial", "processes", "dask"}
+        Where replications run; the result does not depend on it. ``dask`` runs them on
+        a Dask cluster (``client`` or ``scheduler``; needs ``dask[distributed]``).
     workers : int, optional
         Processes for ``executor="processes"``; default: all cores.
+    client : dask.distributed.Client, optional
+        The cluster for ``executor="dask"`` (e.g. a ``LocalCluster``'s client).
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://HOST:8786``) when no ``client`` is given.
+    chunk_size : int, optional
+        Replications per task; default: a few tasks per worker. The result does not
+        depend on it.
     progress : callable(done, total), optional
         Called after each finished chunk of replications.
     max_requests : float or None
@@ -207,6 +186,20 @@ def run(
     >>> 0.0 <= res.availability.mean <= 1.0
     True
     """
+    if executor not in EXECUTORS:
+        raise ModelError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}", ("executor",))
+    plan, chosen, seed, n = prepare(model, replications, seed, horizon, warmup, backend, max_requests, timeline)
+    start = time.perf_counter()
+    records = _execute(plan, chosen, seed, n, executor, workers, progress, client, scheduler, chunk_size)
+    return make_results(model, plan, chosen, seed, records, time.perf_counter() - start)
+
+
+def prepare(
+    model: Topology, replications: int | None = None, seed: int | None = None, horizon: float | str | None = None,
+    warmup: float | str | None = None, backend: str = "auto", max_requests: float | None = MAX_REQUESTS,
+    timeline: float | str | None = None,
+) -> tuple[Plan, str, int, int]:
+    """Check the run's options and compile the plan: ``(plan, backend, seed, replications)``."""
     n = model.replications if replications is None else int(replications)
     if n < 1:
         raise ModelError("must be at least 1", ("replications",))
@@ -217,8 +210,6 @@ def run(
     warmup_s = _duration(warmup, "warmup")
     if horizon_s is not None and horizon_s <= 0:
         raise ModelError("must be a positive duration", ("horizon",))
-    if executor not in EXECUTORS:
-        raise ModelError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}", ("executor",))
     timeline_s = _duration(timeline, "timeline")
     if timeline_s is not None and timeline_s <= 0:
         raise ModelError("must be a positive duration", ("timeline",))
@@ -232,45 +223,41 @@ def run(
                 f"(limit {max_requests:.3g}); shorten --horizon, lower --replications, "
                 "or pass --max-requests to allow it"
             )
-    start = time.perf_counter()
-    records = _execute(plan, chosen, seed, n, executor, workers, progress)
+    return plan, chosen, seed, n
+
+
+def make_results(
+    model: Topology, plan: Plan, backend: str, seed: int, records: list[ReplicationRecord], wall_s: float = 0.0
+) -> Results:
+    """Wrap a run's records with what was run."""
     info = RunInfo(
         name=model.name,
         seed=seed,
-        replications=n,
+        replications=len(records),
         horizon_s=plan.horizon_s,
         warmup_s=plan.warmup_s,
         version=__version__,
         model_hash=model.model_hash(),
-        backend=chosen,
+        backend=backend,
         entries=tuple(plan.services[i].name for i in plan.entries),
         slo=_slo_targets(model),
-        notes=backend_notes(model, chosen),
+        notes=backend_notes(model, backend),
+        cost_model=cost_model(model),
     )
-    return Results(info, records, wall_s=time.perf_counter() - start)
+    return Results(info, records, wall_s=wall_s)
 
 
 def _execute(
-    plan: Plan, backend: str, seed: int, n: int, executor: str, workers: int | None, progress: Progress | None
+    plan: Plan, backend: str, seed: int, n: int, executor: str, workers: int | None, progress: Progress | None,
+    client: Any = None, scheduler: str | None = None, chunk_size: int | None = None,
 ) -> list[ReplicationRecord]:
-    records: list[ReplicationRecord] = []
-    if executor == "serial" or n == 1:
-        size = 32 if backend == "fast" else 1  # the fast path summarises many at once
-        for chunk in (list(range(i, min(i + size, n))) for i in range(0, n, size)):
-            records.extend(_run_chunk(plan, backend, seed, chunk))
-            if progress:
-                progress(len(records), n)
-        return records
-    workers = workers or os.cpu_count() or 1
-    # several chunks per worker keep the progress bar moving and the load balanced; the
-    # flow backend caches solutions per process, so it takes one chunk per worker
-    # (the fast path is quickest on chunks of a few hundred replications)
-    parts = workers if backend == "flow" else max(workers * 4, -(-n // 256))
-    chunks = _chunks(n, parts)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run_chunk, plan, backend, seed, c) for c in chunks]
-        for fut in as_completed(futures):
-            records.extend(fut.result())
-            if progress:
-                progress(len(records), n)
-    return records
+    opened = False
+    if executor == "dask":
+        client, opened = dask_client(client, scheduler)
+    try:
+        parts = chunks(n, backend, slots(executor, workers, client), chunk_size)
+        done = execute([(plan, backend, seed, c) for c in parts], executor, workers=workers, client=client, progress=progress)
+    finally:
+        if opened:
+            client.close()
+    return [r for part in done for r in part]

@@ -8,11 +8,8 @@ background failure trace; the result does not depend on the executor.
 
 from __future__ import annotations
 
-import math
-import os
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +29,7 @@ from simulator.engine.control import ControlPlane
 from simulator.errors import ModelError
 from simulator.metrics.timeline import Timeline
 from simulator.model.spec import Topology
-from simulator.rng import replication_key, replication_seed
+from simulator.rng import replication_key
 
 __all__ = ["ChaosRecord", "run_chaos", "run_chaos_replication", "SAMPLES"]
 
@@ -147,11 +144,6 @@ def run_chaos_replication(exp: Experiment, rep_seed: np.random.SeedSequence, ind
     )
 
 
-def _run_chunk(exp: Experiment, entropy: Any, indices: Sequence[int]) -> list[ChaosRecord]:
-    root = np.random.SeedSequence(entropy)
-    return [run_chaos_replication(exp, replication_seed(root, i), i) for i in indices]
-
-
 def run_chaos(
     model: Topology,
     plan: ChaosPlan,
@@ -162,6 +154,8 @@ def run_chaos(
     executor: str = "serial",
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
 ) -> Any:
     """Run ``plan`` on ``model`` and return :class:`~simulator.chaos.results.ChaosResults`.
 
@@ -174,10 +168,12 @@ def run_chaos(
         Default: the plan's (the seed defaults to the topology's).
     duration : float (seconds) or str, optional
         Simulated time per replication; default: the plan's.
-    executor : {"serial", "processes"}
-        Where replications run; the result does not depend on it.
+    executor : {"serial", "processes", "dask"}
+        Where replications run (``client`` or ``scheduler`` for Dask); the result does
+        not depend on it.
     """
-    from simulator.analysis.runner import _chunks, _duration
+    from simulator.analysis.executors import EXECUTORS, chunks, dask_client, execute, slots
+    from simulator.analysis.runner import _duration
     from simulator.chaos.results import ChaosResults
 
     n = plan.replications if replications is None else int(replications)
@@ -186,24 +182,20 @@ def run_chaos(
     seed = (plan.seed if plan.seed is not None else model.seed) if seed is None else int(seed)
     if seed < 0:
         raise ModelError("must not be negative", ("seed",))
-    if executor not in ("serial", "processes"):
-        raise ModelError(f"unknown executor {executor!r}; expected serial or processes", ("executor",))
+    if executor not in EXECUTORS:
+        raise ModelError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}", ("executor",))
     exp = compile_experiment(model, plan, duration_s=_duration(duration, "duration"))
     start = time.perf_counter()
-    records: list[ChaosRecord] = []
-    if executor == "serial" or n == 1:
-        for i in range(n):
-            records.extend(_run_chunk(exp, seed, [i]))
-            if progress:
-                progress(len(records), n)
-    else:
-        workers = workers or os.cpu_count() or 1
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_run_chunk, exp, seed, c) for c in _chunks(n, min(n, workers * 2))]
-            for fut in as_completed(futures):
-                records.extend(fut.result())
-                if progress:
-                    progress(len(records), n)
-    records.sort(key=lambda r: r.index)
+    opened = False
+    if executor == "dask":
+        client, opened = dask_client(client, scheduler)
+    try:
+        parts = chunks(n, "chaos", slots(executor, workers, client))
+        done = execute([(exp, "chaos", seed, c) for c in parts], executor, workers=workers, client=client,
+                       progress=progress)
+    finally:
+        if opened:
+            client.close()
+    records: list[ChaosRecord] = [r for chunk in done for r in chunk]
     return ChaosResults(exp, records, seed=seed, model_hash=model.model_hash(), wall_s=time.perf_counter() - start)
 

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from simulator.engine.spot import with_interruptions
 from simulator.graph import dependency_order, replica_name
+from simulator.model.pricing import spot_interruption
 from simulator.model.spec import FailureSpec, Topology
 from simulator.rng import name_key
 
@@ -111,8 +113,10 @@ def compile_plan(
     index: dict[str, int] = {}
     cache: dict[int, tuple[Any, Any]] = {}  # the specs live in ``top`` all along
 
-    def add(name: str, kind: str, parent: int, group: str, failure: FailureSpec | None, **kw: Any) -> int:
+    def add(name: str, kind: str, parent: int, group: str, failure: FailureSpec | None, spot=None, **kw: Any) -> int:
         ttf, ttr = _dists(failure, cache)
+        if spot:  # spot interruptions: a second failure process on the replica's own streams
+            ttf, ttr = with_interruptions(ttf, ttr, spot, top.pricing.spot_replacement, cache)
         keys = {"ttf_key": name_key(name + "#ttf"), "ttr_key": name_key(name + "#ttr")}
         comps.append(Component(len(comps), name, kind, parent, group, ttf, ttr, **kw, **keys))
         index[name] = len(comps) - 1
@@ -136,6 +140,7 @@ def compile_plan(
                     add(
                         f"replica/{replica_name(s, zone, i)}", "replica", index[f"zone/{zone}"],
                         f"service:{s}", svc.failure, ttf_scale=scale, crewed=top.repair_crews is not None,
+                        spot=spot_interruption(top, s, zone),
                     )
                 )
                 zones.append(zone)

@@ -138,6 +138,16 @@ def _components(plan: Plan, traces: list[Trace], t0: float, t1: float):
     )
 
 
+def _monthly(plan: Plan, rep, up, t, dur, t0: float, t1: float, r_count: int):
+    """The system's down time per month, for SLA credits (only when they are priced)."""
+    pricing = getattr(plan.topology, "pricing", None)
+    if pricing is None or pricing.sla_credits is None:
+        return None
+    from simulator.metrics.cost import monthly_downtime
+
+    return monthly_downtime(rep, up, t, dur, t0, t1, r_count)
+
+
 def summarise_traces(plan: Plan, traces: list[Trace], indices: list[int]) -> list:
     """One :class:`~simulator.engine.replication.ReplicationRecord` per trace."""
     from simulator.engine.replication import GroupStats, ReplicationRecord
@@ -151,6 +161,7 @@ def summarise_traces(plan: Plan, traces: list[Trace], indices: list[int]) -> lis
     names = [s.name for s in plan.services] + [SYSTEM]
     scope = {name: _outages(rep, states[:, k], dur, r_count, t, t0) for k, name in enumerate(names)}
     own_down = _per_rep_sum(rep, (~own) * dur[:, None], r_count)
+    months = _monthly(plan, rep, states[:, -1], t, dur, t0, t1, r_count)
     fails, repairs, repair_s, comp_down = _components(plan, traces, t0, t1)
     g, ng = plan.group_of, len(plan.groups)
     members = np.bincount(g, minlength=ng)
@@ -180,4 +191,6 @@ def summarise_traces(plan: Plan, traces: list[Trace], indices: list[int]) -> lis
         }
         own_down_s = {name: own_l[i][k] for name, k in service_names}
         records.append(ReplicationRecord(index, span, services, own_down_s, groups, len(traces[i])))
+        if months is not None:
+            records[-1].extra["monthly_down_s"] = months[i]
     return records

@@ -15,8 +15,10 @@ from pydantic_core import PydanticCustomError
 
 from simulator.model.base import Duration, Fraction, Name, OrAlso, PositiveDuration, Spec
 from simulator.model.distributions import Dist, exponential
+from simulator.model.pricing import Bytes, PricingSpec
 from simulator.model.recovery import AutoscalingSpec, DatastoreSpec, ResiliencySpec
 from simulator.model.resilience import BackoffSpec, CircuitBreakerSpec, LoadBalancerSpec, RetryBudgetSpec
+from simulator.model.sweeps import SweepSpec
 from simulator.model.traffic import NetworkSpec, TrafficSpec
 from simulator.units import YEAR
 
@@ -122,6 +124,8 @@ class CallSpec(Spec):
     backoff: BackoffSpec | None = Field(default=None, description="wait before each retry; default: none")
     retry_budget: RetryBudgetSpec | None = None
     circuit_breaker: CircuitBreakerSpec | None = None
+    request_bytes: Bytes = Field(default=0.0, description="sent per attempt (priced by pricing.transfer)")
+    response_bytes: Bytes = Field(default=0.0, description="returned per attempt")
 
 
 class LatencySLOSpec(Spec):
@@ -235,6 +239,8 @@ class Topology(Spec):
     resiliency: ResiliencySpec | None = Field(
         default=None, description="RTO/RPO per disruption type, judged by chaos plans"
     )
+    pricing: PricingSpec | None = Field(default=None, description="what replicas, bytes and downtime cost")
+    sweep: SweepSpec | None = Field(default=None, description="variants for `failsim sweep`")
     _source: str | None = PrivateAttr(default=None)
 
     @property
@@ -278,5 +284,6 @@ class Topology(Spec):
         import hashlib
         import json
 
-        text = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        unset = {k for k in ("pricing", "sweep") if getattr(self, k) is None}  # hashes predate them
+        text = json.dumps(self.model_dump(mode="json", by_alias=True, exclude=unset), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

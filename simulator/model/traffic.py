@@ -7,6 +7,7 @@ from pydantic_core import PydanticCustomError
 
 from simulator.model.base import Duration, Fraction, Name, PositiveDuration, Rate, Spec
 from simulator.model.distributions import Dist, LogNormal
+from simulator.model.pricing import Bytes
 from simulator.model.recovery import DnsSpec
 
 __all__ = ["DiurnalSpec", "SpikeSpec", "FlashCrowdSpec", "TrafficSpec", "RegionPairSpec", "NetworkSpec"]
@@ -61,6 +62,8 @@ class TrafficSpec(Spec):
     dns: DnsSpec | None = Field(
         default=None, description="DNS failover between regions for the clients in 'from' (default: instant)"
     )
+    request_bytes: Bytes = Field(default=0.0, description="sent by the client per request (priced as internet ingress)")
+    response_bytes: Bytes = Field(default=0.0, description="returned per request (priced as internet egress)")
 
     @model_validator(mode="after")
     def _shares(self) -> TrafficSpec:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from simulator.errors import ModelError
 from simulator.model.base import suggest
+from simulator.model.pricing import check_pricing
 
 if TYPE_CHECKING:
     from simulator.model.spec import Topology
@@ -192,4 +193,5 @@ def check(top: Topology) -> list[ModelError]:
         *_check_cycle(top),
         *_check_groups(top),
         *_check_traffic(top),
+        *check_pricing(top),
     ]

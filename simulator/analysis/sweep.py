@@ -1,0 +1,247 @@
+"""Variant sweeps with common random numbers.
+
+Every variant runs the same replications with the same seeds, so replication ``i`` of
+one variant sees the same failures as replication ``i`` of another wherever the
+model did not change (random streams are keyed by component names). Differences
+between variants are therefore estimated on pairs: the interval of the mean paired
+difference is much narrower than the one from two independent runs, whenever the
+variants' figures are positively correlated.
+
+All variants' replications are independent tasks for one executor, so a sweep
+scales out like a single run.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+import time
+from typing import Any
+
+from simulator.analysis.executors import chunks, dask_client, execute, slots
+from simulator.analysis.runner import MAX_REQUESTS, make_results, prepare
+from simulator.analysis.sweep_results import SweepResults
+from simulator.errors import ModelError, ModelErrors
+from simulator.model.base import suggest
+from simulator.model.loader import from_dict
+from simulator.model.spec import Topology
+
+__all__ = ["sweep", "apply_setting", "expand", "parse_set_option"]
+
+_TOKEN = re.compile(r"\[(\d+|\*)\]")
+_MULTIPLY = re.compile(r"^\s*[x*×]\s*([0-9.eE+-]+)\s*$")
+
+
+def _tokens(path: str) -> list[str | int]:
+    """``traffic[0].rate`` -> ``["traffic", 0, "rate"]``; ``[*]`` -> ``"*"`` (every element)."""
+    out: list[str | int] = []
+    for part in path.split("."):
+        name, *rest = _TOKEN.split(part)
+        if name:
+            out.append(name)
+        for idx in rest:
+            if idx:
+                out.append("*" if idx == "*" else int(idx))
+    return out
+
+
+def _set(node: Any, tokens: list[str | int], value: Any, path: str) -> None:
+    key, more = tokens[0], tokens[1:]
+    if isinstance(node, list):
+        if key == "*":
+            targets = list(range(len(node)))
+        elif isinstance(key, int) and 0 <= key < len(node):
+            targets = [key]
+        else:
+            raise ModelError(f"no element {key!r} (the list has {len(node)})", ("sweep", path))
+    elif isinstance(node, dict):
+        if not isinstance(key, str):
+            raise ModelError(f"{key!r} indexes a mapping", ("sweep", path))
+        if more and key not in node:  # a zone or service name may contain dots
+            for k in sorted(node, key=len, reverse=True):
+                joined = ".".join(str(t) for t in tokens)
+                if isinstance(k, str) and joined == k:
+                    return _set(node, [k], value, path)
+                if isinstance(k, str) and joined.startswith(k + "."):
+                    return _set(node, [k, *_tokens(joined[len(k) + 1 :])], value, path)
+            raise ModelError(f"unknown key {key!r}{suggest(key, node)}", ("sweep", path))
+        targets = [key]
+    else:
+        raise ModelError(f"cannot go into {node!r}", ("sweep", path))
+    for t in targets:
+        if more:
+            _set(node[t], more, value, path)
+        else:
+            node[t] = _new_value(node.get(t) if isinstance(node, dict) else node[t], value, path)
+
+
+def _new_value(old: Any, value: Any, path: str) -> Any:
+    m = _MULTIPLY.match(value) if isinstance(value, str) else None
+    if not m:
+        return value
+    if not isinstance(old, (int, float)) or isinstance(old, bool):
+        raise ModelError(f"{value!r} multiplies a number, but the value there is {old!r}", ("sweep", path))
+    new = old * float(m.group(1))
+    return int(new) if isinstance(old, int) and float(new).is_integer() else new
+
+
+def apply_setting(doc: dict, path: str, value: Any) -> None:
+    """Set the key at ``path`` of a topology document (in place).
+
+    ``value`` replaces the value there; ``"x10"`` (or ``"*10"``) multiplies it.
+    """
+    tokens = _tokens(path)
+    if not tokens:
+        raise ModelError("empty path", ("sweep",))
+    _set(doc, tokens, value, path)
+
+
+def _label(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def expand(grid: dict[str, list] | None = None, variants: list | None = None) -> list[tuple[str, dict]]:
+    """``(name, {path: value})`` for each variant: every combination of a grid, or the
+    named variants as given (``[(name, settings), ...]`` or VariantSpec objects)."""
+    if variants:
+        out = []
+        for v in variants:
+            name, settings = (v.name, v.set) if hasattr(v, "name") else v
+            out.append((name, dict(settings)))
+        return out
+    grid = grid or {}
+    if not grid:
+        return [("base", {})]
+    paths = list(grid)
+    short = [_TOKEN.sub("", p.rsplit(".", 1)[-1]) for p in paths]
+    if len(set(short)) < len(short):
+        short = paths
+    out = []
+    for combo in itertools.product(*(grid[p] for p in paths)):
+        settings = dict(zip(paths, combo, strict=True))
+        out.append((" ".join(f"{k}={_label(v)}" for k, v in zip(short, combo, strict=True)), settings))
+    return out
+
+
+def parse_set_option(text: str) -> tuple[str, list[Any]]:
+    """``services.api.replicas.z1=2,3,4`` -> ``("services.api.replicas.z1", [2, 3, 4])``."""
+    import yaml
+
+    path, sep, values = text.partition("=")
+    if not sep or not path.strip() or not values.strip():
+        raise ModelError(f"expected PATH=VALUE[,VALUE...], got {text!r}", ("--set",))
+    return path.strip(), [yaml.safe_load(v.strip()) for v in values.split(",")]
+
+
+def _variant_model(base: dict, name: str, settings: dict, source: str | None) -> Topology:
+    doc = copy.deepcopy(base)
+    try:
+        for path, value in settings.items():
+            apply_setting(doc, path, value)
+    except ModelError as exc:
+        raise exc.with_file(source) from None
+    try:
+        return from_dict(doc, file=source)
+    except ModelErrors as exc:
+        first = exc.errors[0]
+        raise ModelError(f"variant {name!r}: {first.message}", first.path, source) from None
+
+
+def sweep(
+    model: Topology,
+    grid: dict[str, list] | None = None,
+    *,
+    variants: list | None = None,
+    baseline: str | None = None,
+    replications: int | None = None,
+    seed: int | None = None,
+    horizon: float | str | None = None,
+    warmup: float | str | None = None,
+    backend: str = "auto",
+    executor: str = "serial",
+    workers: int | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    chunk_size: int | None = None,
+    progress: Any = None,
+    max_requests: float | None = MAX_REQUESTS,
+) -> SweepResults:
+    """Run variants of ``model`` with common random numbers and compare them.
+
+    Parameters
+    ----------
+    model : Topology
+    grid : dict of path -> list of values, optional
+        Every combination is a variant, e.g. ``{"services.api.replicas.use1-az1": [2, 3, 4],
+        "traffic[0].rate": ["200/s", "800/s"]}``. A value ``"x10"`` multiplies the
+        model's value (``{"traffic[*].rate": ["x1", "x10", "x100"]}`` is a growth scenario).
+    variants : list of (name, {path: value}), optional
+        Named variants instead of a grid. Without either, the model's ``sweep:`` section.
+    baseline : str, optional
+        The variant the others are compared with; default: the first.
+    replications, seed, horizon, warmup, backend, max_requests
+        As for :func:`simulator.run`; every variant uses the same seed.
+    executor, workers, client, scheduler, chunk_size
+        As for :func:`simulator.run`; all variants' replications share the executor.
+    progress : callable(done, total) or True, optional
+        ``True`` writes ``done/total, ETA`` to stderr (a notebook shows it).
+
+    Returns
+    -------
+    SweepResults
+        ``table()`` (pandas), ``differences()``, ``pareto()``, ``best``.
+    """
+    spec = model.sweep
+    if grid is None and variants is None and spec is not None:
+        grid, variants = dict(spec.grid) or None, list(spec.variants) or None
+        baseline = baseline or spec.baseline
+    named = expand(grid, variants)
+    base_doc = model.model_dump(mode="json", by_alias=True, exclude={"sweep"})
+    models = [_variant_model(base_doc, name, settings, model.source) for name, settings in named]
+    prepared = [prepare(m, replications, seed, horizon, warmup, backend, max_requests) for m in models]
+    if progress is True:
+        progress = _stderr_progress()
+    opened = False
+    if executor == "dask":
+        client, opened = dask_client(client, scheduler)
+    start = time.perf_counter()
+    try:
+        n_slots = slots(executor, workers, client)
+        tasks, owner = [], []
+        for k, (plan, chosen, s, n) in enumerate(prepared):
+            for part in chunks(n, chosen, n_slots, chunk_size):
+                tasks.append((plan, chosen, s, part))
+                owner.append(k)
+        done = execute(tasks, executor, workers=workers, client=client, progress=progress)
+    finally:
+        if opened:
+            client.close()
+    wall = time.perf_counter() - start
+    records: list[list] = [[] for _ in models]
+    for k, part in zip(owner, done, strict=True):
+        records[k].extend(part)
+    results = [
+        make_results(m, plan, chosen, s, recs, wall / len(models))
+        for m, (plan, chosen, s, _), recs in zip(models, prepared, records, strict=True)
+    ]
+    names = [name for name, _ in named]
+    if baseline is not None and baseline not in names:
+        raise ModelError(f"unknown variant {baseline!r}{suggest(baseline, names)}", ("sweep", "baseline"))
+    return SweepResults(names, [s for _, s in named], results, baseline or names[0], wall_s=wall)
+
+
+def _stderr_progress():
+    import sys
+
+    from simulator.analysis.executors import ETA
+
+    eta = ETA()
+
+    def report(done: int, total: int) -> None:
+        sys.stderr.write(f"\rsweep: {eta(done, total)}   ")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return report
