@@ -281,9 +281,11 @@ class Results:
         rs = self._request_scope(scope)
         wanted = targets.get("request_availability") is not None or targets.get("latency")
         if wanted and rs is None:
-            for key in ("request_availability", *(f"latency.{k}" for k in targets.get("latency") or {})):
+            keys = [("request_availability", targets.get("request_availability"))] if targets.get("request_availability") is not None else []
+            keys += [(f"latency.{k}", v) for k, v in (targets.get("latency") or {}).items()]
+            for key, target in keys:
                 out[prefix + key] = {
-                    "scope": scope, "metric": key, "target": targets.get(key) or targets["latency"][key[8:]],
+                    "scope": scope, "metric": key, "target": target,
                     "estimate": None, "ci95": None, "verdict": "inconclusive", "note": "no traffic was simulated",
                 }
             return out

@@ -439,3 +439,15 @@ def test_chaos_bad_plan_is_one_line_and_writes_nothing(tmp_path):
     line = assert_one_error_line(result)
     assert line == f"{plan}: method[0].target.zone: unknown zone 'use1-az9' (did you mean 'use1-az1'?)"
     assert not journal.exists()
+
+
+def test_latency_slo_without_simulated_traffic_is_inconclusive():
+    """A latency target judged on a run without traffic (a forced engine backend) says so."""
+    from simulator.model.spec import SLOSpec
+
+    model = simulator.load(ROOT / "topologies" / "checkout-latency.yaml")
+    model = model.model_copy(update={"slo": SLOSpec.model_validate({"latency": {"p99": "500ms"}})})
+    res = simulator.run(model, backend="engine", replications=2, horizon="1d")
+    assert res.slo["latency.p99"]["verdict"] == "inconclusive"
+    assert res.slo["latency.p99"]["note"] == "no traffic was simulated"
+    assert "request_availability" not in res.slo
