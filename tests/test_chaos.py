@@ -380,3 +380,18 @@ def test_bundled_plans_compile_against_their_topology(path):
     topology = path.parent / p.topology
     exp = compile_experiment(simulator.load(topology), p)
     assert exp.steps and exp.end_s > exp.first_start_s
+
+
+def test_autoscaled_replicas_are_billed_for_the_time_they_exist():
+    """A plain requests run reports replica-seconds of autoscaled services (used by the cost model)."""
+    doc = two_zones(
+        {"interval": "5s", "unhealthy_after": 2},
+        replicas={"z1": 1, "z2": 1}, workers=4, service_time={"exponential": "50ms"},
+        autoscaling={"max": 10, "target_utilization": "50%", "provisioning": "30s"},
+    ).model_dump(by_alias=True, exclude_none=True)
+    doc["traffic"][0]["spikes"] = [{"at": "2m", "duration": "5m", "multiplier": 3}]
+    doc["horizon"], doc["warmup"] = "8m", "1m"
+    res = simulator.run(from_dict(doc), backend="requests", replications=2, seed=1)
+    for rec in res.records:
+        billed = rec.extra["replica_seconds"]["api"]
+        assert 2 * 480.0 < billed <= 10 * 480.0

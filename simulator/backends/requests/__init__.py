@@ -65,6 +65,9 @@ def run_replication(plan: Plan, rep_seed: np.random.SeedSequence, index: int) ->
     loop.run(plan.end_s)
     record = summarise_trace(plan, control.trace(), index)
     record.extra["requests"] = snapshot(dp, plan.end_s)
+    scaled = {svc.name: svc.scaler.replica_seconds(plan.end_s) for svc in dp.services if svc.scaler is not None}
+    if scaled:
+        record.extra["replica_seconds"] = scaled  # autoscaled services: billed for the time replicas existed
     if dp.timeline is not None:
         record.extra["timeline"] = dp.timeline
     record.wall_s = time.perf_counter() - start

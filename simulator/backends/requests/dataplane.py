@@ -511,6 +511,9 @@ class DataPlane:
         """At the end of the warm-up, time-weighted counters start from zero."""
         now = self.loop.now
         for svc in self.services:
+            if svc.scaler is not None:
+                svc.scaler.replica_seconds(now)
+                svc.scaler.area = 0.0  # billing counts the measured horizon
             for r in svc.replicas:
                 r.account(now)
                 r.busy_area = r.queue_area = 0.0
