@@ -130,10 +130,34 @@ class Results:
         Wall-clock time of the run (not part of the JSON, which must be reproducible).
     """
 
-    def __init__(self, info: RunInfo, records: list[ReplicationRecord], wall_s: float = 0.0) -> None:
+    def __init__(self, info: RunInfo, records: list[ReplicationRecord], wall_s: float = 0.0, model: Any = None) -> None:
         self.info = info
         self.records = sorted(records, key=lambda r: r.index)
         self.wall_s = wall_s
+        self.model = model  # the Topology that was run (for plots and variants)
+
+    @property
+    def plot(self):
+        """Figures of these results: ``results.plot.availability()``, ``.latency_cdf()``,
+        ``.topology()``... (see :mod:`simulator.plot`)."""
+        from simulator.plot import ResultsPlots
+
+        return ResultsPlots(self)
+
+    def latency_counts(self, scope: str = SYSTEM) -> np.ndarray:
+        """Pooled latency histogram (bucket counts) of successful requests of a scope."""
+        from simulator.metrics.histogram import BUCKETS
+
+        out = np.zeros(BUCKETS)
+        for r in self.records:
+            snap = r.extra.get("requests")
+            if snap is None:
+                continue
+            parts = list(snap["entries"].values()) if scope == SYSTEM else [snap["services"][scope]]
+            for p in parts:
+                h = p["latency_ok"]
+                np.add.at(out, h.index, h.counts)
+        return out
 
     # -- estimates -------------------------------------------------------------------
 

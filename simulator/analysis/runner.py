@@ -244,7 +244,7 @@ def make_results(
         notes=backend_notes(model, backend),
         cost_model=cost_model(model),
     )
-    return Results(info, records, wall_s=wall_s)
+    return Results(info, records, wall_s=wall_s, model=model)
 
 
 def _execute(

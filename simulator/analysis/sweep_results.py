@@ -98,6 +98,12 @@ class SweepResults:
         self.names, self.settings, self.results, self.baseline = names, settings, results, baseline
         self.wall_s = wall_s
 
+    def plot(self):
+        """The variants side by side (availability, p99, downtime) with 95 % CIs."""
+        from simulator.plot import compare
+
+        return compare(dict(zip(self.names, self.results, strict=True)))
+
     def __getitem__(self, name: str):
         return self.results[self.names.index(name)]
 

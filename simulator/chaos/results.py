@@ -77,6 +77,13 @@ class ChaosResults:
         self.pooled = tl
         self.services = [s.name for s in exp.sim.services]
 
+    @property
+    def plot(self):
+        """Figures: ``.plot.timeline()``, ``.plot.recovery(fault)``, ``.plot.topology()``."""
+        from simulator.plot import ChaosPlots
+
+        return ChaosPlots(self)
+
     # -- figures -----------------------------------------------------------------
 
     @property

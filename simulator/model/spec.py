@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveInt, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
-from simulator.model.base import Duration, Fraction, Name, OrAlso, PositiveDuration, Spec
+from simulator.errors import ModelError
+from simulator.model.base import Duration, Fraction, Name, OrAlso, PositiveDuration, Spec, suggest
 from simulator.model.distributions import Dist, exponential
 from simulator.model.pricing import Bytes, PricingSpec
 from simulator.model.recovery import AutoscalingSpec, DatastoreSpec, ResiliencySpec
@@ -278,6 +279,74 @@ class Topology(Spec):
         from simulator.graph import build_graph
 
         return build_graph(self)
+
+    # -- variants (for notebooks and sweeps; every variant is validated) ------------
+
+    def _document(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude={"sweep"})
+
+    def _revalidate(self, doc: dict[str, Any]) -> Topology:
+        from simulator.model.loader import from_dict
+
+        return from_dict(doc, file=self.source)
+
+    def evolve(self, changes: dict[str, Any] | None = None, /, **keys: Any) -> Topology:
+        """A variant of this model with some keys changed, validated like a file.
+
+        ``changes`` maps key paths (``"services.api.replicas.use1-az1"``,
+        ``"traffic[0].rate"``, ``"traffic[*].rate": "x10"``) to values; keyword
+        arguments replace top-level keys (``horizon="30d"``). Random streams are keyed by
+        component names, so running a variant with the same seed compares it with
+        common random numbers.
+
+        >>> model.evolve({"services.api.workers": 16}, name="api-16")  # doctest: +SKIP
+        """
+        from simulator.model.edit import apply_setting
+
+        doc = self._document()
+        for path, value in (changes or {}).items():
+            apply_setting(doc, path, value)
+        doc.update(keys)
+        return self._revalidate(doc)
+
+    def with_replicas(self, service: str, replicas: int | dict[str, int]) -> Topology:
+        """This model with ``service`` placed differently.
+
+        An int is the total, spread as evenly as possible over the zones the service
+        already uses (in their order); a mapping gives each zone's count.
+        """
+        if service not in self.services:
+            raise ModelError(f"unknown service {service!r}{suggest(service, self.services)}", ("services",))
+        if isinstance(replicas, int):
+            zones = list(self.services[service].replicas)
+            if replicas < 1:
+                raise ModelError("must be at least 1", ("services", service, "replicas"))
+            base, extra = divmod(replicas, len(zones))
+            placement = {z: base + (i < extra) for i, z in enumerate(zones)}
+            placement = {z: n for z, n in placement.items() if n > 0}
+        else:
+            placement = dict(replicas)
+        doc = self._document()
+        doc["services"][service]["replicas"] = placement
+        return self._revalidate(doc)
+
+    def without_zone(self, zone: str) -> Topology:
+        """This model with ``zone`` gone, and every replica placed there."""
+        zones = self.zones()
+        if zone not in zones:
+            raise ModelError(f"unknown zone {zone!r}{suggest(zone, zones)}", ("zones",))
+        provider, region = zones[zone]
+        doc = self._document()
+        reg = doc["providers"][provider]["regions"][region]
+        del reg["zones"][zone]
+        if not reg["zones"]:
+            raise ModelError(f"zone {zone!r} is the last of region {region!r}", ("providers", provider, "regions", region))
+        for name, svc in doc["services"].items():
+            svc["replicas"].pop(zone, None)
+            if not svc["replicas"]:
+                raise ModelError(f"service {name!r} runs only in zone {zone!r}", ("services", name, "replicas"))
+            svc["min_healthy"] = min(svc.get("min_healthy", 1), sum(svc["replicas"].values()))
+        return self._revalidate(doc)
 
     def model_hash(self) -> str:
         """A short, stable hash of everything that defines the model."""
