@@ -129,6 +129,9 @@ def _write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file would be
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -378,6 +381,54 @@ def chaos(
         out.print(results.summary(), highlight=False, markup=False)
     if results.verdict != "ok":
         raise typer.Exit(EXIT_MISSED)
+
+
+@app.command()
+def report(
+    file: FileArg,
+    plan_file: Annotated[
+        Path | None, typer.Argument(help="Optional chaos plan to run and include.", show_default=False)
+    ] = None,
+    output: Annotated[Path, typer.Option("--out", "-o", help="Where to write the HTML page.")] = Path("report.html"),
+    replications: ReplicationsOpt = None,
+    horizon: HorizonOpt = None,
+    seed: SeedOpt = None,
+    backend: BackendOpt = "auto",
+    max_requests: MaxRequestsOpt = 5e7,
+    chaos_replications: Annotated[
+        int | None, typer.Option("--chaos-replications", help="Replications of the plan (default: the plan's).", min=1)
+    ] = None,
+    executor: ExecutorOpt = "processes",
+    workers: WorkersOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Write one self-contained HTML page: topology, tables, SLO verdicts, plots (and a chaos plan's results)."""
+    import simulator
+    from simulator.report_html import build_report
+
+    try:
+        plan = None
+        if plan_file is not None:  # check the plan before spending time on the run
+            from simulator import chaos as chaos_lib
+
+            plan = chaos_lib.load_plan(plan_file)
+            chaos_lib.compile_experiment(simulator.load(file), plan)
+        results = _simulate(file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests)
+        chaos_results = None
+        if plan is not None:
+            with _progress(progress, plan_file.name) as update:
+                chaos_results = chaos_lib.run_chaos(
+                    simulator.load(file), plan, replications=chaos_replications, seed=seed,
+                    executor=executor, workers=workers, progress=update,
+                )
+        page = build_report(results, chaos_results)
+        _write_atomic(output, page)
+    except SimulatorError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:
+        err.print(f"{exc.filename or output}: cannot write: {exc.strerror}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    out.print(f"wrote {output} ({len(page) // 1024} KiB)", highlight=False)
 
 
 @app.command()

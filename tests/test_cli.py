@@ -77,7 +77,7 @@ def normalise(text: str) -> str:
 
 # -- help --------------------------------------------------------------------------
 
-COMMANDS = ["run", "check", "chaos", "validate", "schema"]
+COMMANDS = ["run", "check", "chaos", "sweep", "report", "validate", "schema"]
 
 
 def test_root_help_lists_commands():

@@ -381,7 +381,10 @@ def recovery(chaos_results: Any, fault: str | None = None, *, ax: Axes | None = 
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("minutes from the fault's start")
     ax.set_ylabel("fraction of replications")
-    ax.legend(fontsize=8, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no detection, failover or recovery recorded", ha="center", transform=ax.transAxes)
     ax.set_title(f"{step.name} ({step.spec.fault}): recovery over {n} replications", fontsize=10)
     return fig
 
