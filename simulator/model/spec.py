@@ -330,6 +330,34 @@ class Topology(Spec):
         doc["services"][service]["replicas"] = placement
         return self._revalidate(doc)
 
+    def without_region(self, region: str) -> Topology:
+        """This model with ``region`` gone: its zones, the replicas placed there, and its
+        share of client traffic (the other client regions' shares are scaled up)."""
+        regions = self.regions()
+        if region not in regions:
+            raise ModelError(f"unknown region {region!r}{suggest(region, regions)}", ("regions",))
+        provider = regions[region]
+        doc = self._document()
+        gone = set(doc["providers"][provider]["regions"].pop(region)["zones"])
+        if not doc["providers"][provider]["regions"]:
+            raise ModelError(f"region {region!r} is the last of provider {provider!r}", ("providers", provider))
+        for name, svc in doc["services"].items():
+            for zone in gone:
+                svc["replicas"].pop(zone, None)
+            if not svc["replicas"]:
+                raise ModelError(f"service {name!r} runs only in region {region!r}", ("services", name, "replicas"))
+            svc["min_healthy"] = min(svc.get("min_healthy", 1), sum(svc["replicas"].values()))
+        for t in doc.get("traffic", []):
+            shares = t.get("from")
+            if shares and region in shares:
+                rest = {r: v for r, v in shares.items() if r != region}
+                total = sum(rest.values())
+                t["from"] = {r: v / total for r, v in rest.items()} if total > 0 else None
+                if t["from"] is None:
+                    t.pop("dns", None)
+        doc["network"]["region_pairs"] = [p for p in doc["network"]["region_pairs"] if region not in p["between"]]
+        return self._revalidate(doc)
+
     def without_zone(self, zone: str) -> Topology:
         """This model with ``zone`` gone, and every replica placed there."""
         zones = self.zones()
