@@ -336,6 +336,9 @@ def test_timeline_and_recovery_frames():
     text = res.summary()
     assert "slow-db" in text and "metastable" in text
     json.loads(res.to_json())
+    assert res._repr_html_().count("<table>") == 2  # faults, steady state (no policy here)
+    journal = res.journal()
+    assert journal._repr_html_().count("<table>") == 2 and json.loads(json.dumps(journal)) == journal
 
 
 # -- bad plans -------------------------------------------------------------------------

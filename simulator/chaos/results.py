@@ -61,6 +61,29 @@ def distribution(values: list[float | None], *, none_is_inf: bool = False) -> di
     return out
 
 
+class Journal(dict):
+    """A Chaos Toolkit-style journal: a plain dict (``json.dumps`` it) that renders as
+    compact tables in Jupyter."""
+
+    def _repr_html_(self) -> str:
+        from simulator.report_text import _html_table
+
+        exp = self.get("experiment", {})
+        parts = [f"<p><b>{html.escape(str(exp.get('title')))}</b>: status <b>{html.escape(str(self.get('status')))}</b>, "
+                 f"{self.get('replications')} replications, seed {self.get('seed')}</p>"]
+        rows = []
+        for window, block in self.get("steady_states", {}).items():
+            for p in block["probes"]:
+                tol = ", ".join(f"{k} {v}" for k, v in p["tolerance"].items())
+                rows.append([window, str(p["name"]), f"{p['value']:.6g}" if isinstance(p["value"], float) else "-", tol,
+                             "met" if p["tolerance_met"] else "NOT met", f"{p['replications_met']}/{self.get('replications')}"])
+        parts.append(_html_table(["window", "probe", "value", "tolerance", "", "replications"], rows))
+        runs = [[a["activity"]["name"], a["activity"]["fault"], f"{a['start']:g}", f"{a['end']:g}",
+                 _fmt_s((a["output"].get("recover_s") or {}).get("p95"))] for a in self.get("run", [])]
+        parts.append(_html_table(["activity", "fault", "start s", "end s", "recover p95"], runs))
+        return "<div class='failsim-journal'>" + "".join(parts) + "</div>"
+
+
 class ChaosResults:
     """What a chaos plan did to a topology, over ``replications`` replications."""
 
@@ -238,7 +261,7 @@ class ChaosResults:
             })
         rollbacks = [{"activity": {"type": "rollback", "undo": rb.undo}, "status": "succeeded",
                       "at": min(s.end_s for s in exp.steps if s.name == rb.undo)} for rb in exp.plan.rollbacks]
-        return _clean({
+        return Journal(_clean({
             "platform": f"failsim {__version__} (simulated)",
             "experiment": {
                 "title": exp.plan.title, "description": exp.plan.description, "tags": list(exp.plan.tags),
@@ -259,7 +282,7 @@ class ChaosResults:
             "rollbacks": rollbacks,
             "policy": self.policy(),
             "metastability": self.metastability(),
-        })
+        }))
 
     def timeline(self):
         """Per-bin DataFrame indexed by time (s): pooled SLI and latency, per-service means, active faults."""
@@ -298,13 +321,9 @@ class ChaosResults:
 
     # -- text ----------------------------------------------------------------------
 
-    def summary(self) -> str:
-        from simulator.report_text import _text_table
-
-        exp = self.experiment
-        head = (f"{exp.plan.title} on {exp.topology.name}: {self.replications} replications x "
-                f"{format_duration(exp.end_s)}, seed {self.seed}, background failures "
-                f"{'on' if exp.plan.background_failures else 'off'}")
+    def tables(self) -> list[tuple[str, list[str], list[list[str]]]]:
+        """(title, headers, rows) of the faults, the probes and the policy."""
+        out = []
         rows = []
         for name, f in self.faults.items():
             rows.append([
@@ -313,10 +332,9 @@ class ChaosResults:
                 _fmt(f["failed_requests"]["p50"], "{:.0f}"), _fmt(f["error_budget"]["p50"], "{:.2%}"),
                 _dist_time(f["data_lost_s"]),
             ])
-        parts = [head, "", _text_table(
-            ["fault", "kind", "window", "detect p50/p95", "failover p50/p95", "recover p50/p95",
-             "failed req p50", "budget p50", "data lost p50/p95"], rows),
-            "times from the fault's start; budget: share of a 30-day error budget at the success target"]
+        out.append(("faults (times from the fault's start; budget: share of a 30-day error budget)",
+                    ["fault", "kind", "window", "detect p50/p95", "failover p50/p95", "recover p50/p95",
+                     "failed req p50", "budget p50", "data lost p50/p95"], rows))
         ss = self.steady_state()
         prow = []
         for window in ("before", "during", "after"):
@@ -325,25 +343,50 @@ class ChaosResults:
                 prow.append([window, p["name"], _probe_fmt(p["sli"], p["value"]), tol,
                              "met" if p["tolerance_met"] else "NOT met",
                              f"{p['replications_met']}/{self.replications}"])
-        parts += ["", _text_table(["window", "probe", "value", "tolerance", "", "replications met"], prow)]
+        out.append(("steady state", ["window", "probe", "value", "tolerance", "", "replications met"], prow))
         pol = self.policy()
         if pol:
             rows = [[k, _fmt_s(v["rto_target_s"]), _fmt_s(v["rto_estimate_s"]), _fmt_s(v["rpo_target_s"]),
                      _fmt_s(v["rpo_estimate_s"]), v["status"]] for k, v in pol.items()]
-            parts += ["", _text_table(["disruption", "RTO target", f"RTO p{pol[next(iter(pol))]['percentile']:g}",
-                                       "RPO target", "RPO estimate", "status"], rows)]
+            out.append(("resiliency policy", ["disruption", "RTO target", f"RTO p{pol[next(iter(pol))]['percentile']:g}",
+                                              "RPO target", "RPO estimate", "status"], rows))
+        return out
+
+    def _heading(self) -> str:
+        exp = self.experiment
+        return (f"{exp.plan.title} on {exp.topology.name}: {self.replications} replications x "
+                f"{format_duration(exp.end_s)}, seed {self.seed}, background failures "
+                f"{'on' if exp.plan.background_failures else 'off'}")
+
+    def _closing(self) -> list[str]:
         meta = self.metastability()
-        parts += ["", f"metastable: {'YES' if meta['metastable'] else 'no'} "
-                      f"({meta['replications_metastable']}/{self.replications} replications; {meta['criterion']})",
-                  f"status: {self.status}; verdict: {self.verdict}"]
+        return [f"metastable: {'YES' if meta['metastable'] else 'no'} "
+                f"({meta['replications_metastable']}/{self.replications} replications; {meta['criterion']})",
+                f"status: {self.status}; verdict: {self.verdict}"]
+
+    def summary(self) -> str:
+        from simulator.report_text import _text_table
+
+        parts = [self._heading()]
+        for title, headers, rows in self.tables():
+            parts += ["", _text_table(headers, rows)]
+            if title.startswith("faults"):
+                parts.append("times from the fault's start; budget: share of a 30-day error budget at the success target")
+        parts.append("")
+        parts += self._closing()
         return "\n".join(parts)
 
     def __repr__(self) -> str:
         return f"<ChaosResults {self.experiment.plan.title!r}: {self.replications} replications, {self.status}>"
 
     def _repr_html_(self) -> str:
-        text = self.summary()
-        return f"<pre class='failsim-chaos'>{html.escape(text)}</pre>"
+        from simulator.report_text import _html_table
+
+        parts = [f"<p><b>{html.escape(self._heading())}</b></p>"]
+        for title, headers, rows in self.tables():
+            parts += [f"<p>{html.escape(title)}</p>", _html_table(headers, rows)]
+        parts += [f"<p>{html.escape(line)}</p>" for line in self._closing()]
+        return "<div class='failsim-chaos'>" + "".join(parts) + "</div>"
 
 
 def _percentile(values: list[float], q: float) -> float:
