@@ -26,9 +26,11 @@ app = typer.Typer(
     name="failsim",
     help=(
         "Discrete-event reliability and failure-mode simulator for infrastructure.\n\n"
-        "Describe providers, regions, zones and services in YAML; failsim simulates failures "
-        "and repairs over many replications and reports availability (with 95% confidence "
-        "intervals), downtime, outages, recovery times and SLO verdicts."
+        "Describe providers, regions, zones and services in YAML; failsim simulates failures, "
+        "repairs and traffic over many replications and reports availability (with 95% confidence "
+        "intervals), downtime, latency, recovery times, cost and SLO verdicts. Chaos plans inject "
+        "faults and measure detection, failover and recovery (RTO/RPO); sweeps compare variants "
+        "with common random numbers; report writes an HTML page."
     ),
     no_args_is_help=True,
     add_completion=False,

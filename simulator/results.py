@@ -145,7 +145,8 @@ class Results:
         return ResultsPlots(self)
 
     def latency_counts(self, scope: str = SYSTEM) -> np.ndarray:
-        """Pooled latency histogram (bucket counts) of successful requests of a scope."""
+        """Pooled latency histogram (bucket counts) of successful requests of a scope:
+        ``system`` (every entry), a traffic entry's label, or a service."""
         from simulator.metrics.histogram import BUCKETS
 
         out = np.zeros(BUCKETS)
@@ -153,7 +154,14 @@ class Results:
             snap = r.extra.get("requests")
             if snap is None:
                 continue
-            parts = list(snap["entries"].values()) if scope == SYSTEM else [snap["services"][scope]]
+            if scope == SYSTEM:
+                parts = list(snap["entries"].values())
+            elif scope in snap["services"]:
+                parts = [snap["services"][scope]]
+            elif scope in snap["entries"]:
+                parts = [snap["entries"][scope]]
+            else:
+                raise KeyError(f"no scope {scope!r}: expected system, a service or a traffic entry")
             for p in parts:
                 h = p["latency_ok"]
                 np.add.at(out, h.index, h.counts)
