@@ -84,6 +84,15 @@ class CallResult:
     attempt_out: np.ndarray  # attempt outcome counts over all virtual calls
     budget_denied: float  # share of calls that wanted a retry the budget refused
     breaker_open: bool = False
+    _mean_attempts: float | None = None
+    _unit: dict | None = None
+
+    @property
+    def mean_attempts(self) -> float:
+        """Attempts per call (read often; the result is not changed once cached)."""
+        if self._mean_attempts is None:
+            self._mean_attempts = float(self.attempts.mean())
+        return self._mean_attempts
 
 
 @dataclass
@@ -376,7 +385,7 @@ def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.n
     for entry, rate in zip(fm.entries, entry_rates, strict=True):
         r = calls.get(entry.edge.name)
         edge_calls[entry.edge.name] = rate
-        lam[entry.callee] += rate * (float(r.attempts.mean()) if r is not None else 1.0)
+        lam[entry.callee] += rate * (r.mean_attempts if r is not None else 1.0)
     for si in reversed(fm.order):
         s = fm.services[si]
         q = queues.get(si)
@@ -390,7 +399,7 @@ def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.n
                 n = served * reach[g]
                 edge_calls[e.name] = n
                 r = calls.get(e.name)
-                lam[e.callee] += n * (float(r.attempts.mean()) if r is not None else 1.0)
+                lam[e.callee] += n * (r.mean_attempts if r is not None else 1.0)
     return lam, edge_calls
 
 
@@ -444,9 +453,11 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
             wait = waits.get(si)
             qk = ("queue", si, state[si], level, jk, wait)
             lam_q = math.exp(level * _LAM_STEP) if lam[si] > 0 else 0.0
-            queues[si] = _cached(fm, qk, lambda s=s, si=si, lam_q=lam_q, wait=wait, jobs=jobs: _queue(
-                fm, s, lam_q, state[si], jobs[si][0], wait))
-            keys[si] = (qk, jk)
+            queues[si], idle = _cached(fm, qk, lambda s=s, si=si, lam_q=lam_q, wait=wait, jobs=jobs: _idle(_queue(
+                fm, s, lam_q, state[si], jobs[si][0], wait)))
+            # a call sees only the queue's waits and shedding: with neither, the
+            # arrival rate does not matter, and the calls into it are shared by all rates
+            keys[si] = ("idle" if idle else qk, jk)
         for entry in fm.entries:
             calls[entry.edge.name], _ = _edge_call(fm, entry.edge, routes, route_keys, queues, jobs, keys, memo, edge_calls)
         new_lam, edge_calls = _rates(fm, entry_rates, queues, jobs, calls)
@@ -455,6 +466,11 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
         if done:
             break
     return _assemble(fm, entry_rates, lam, edge_calls, queues, calls)
+
+
+def _idle(q: Queue) -> tuple[Queue, bool]:
+    """``q`` and whether an attempt never waits nor is shed there."""
+    return q, q.shed == 0 and not q.wait.any()
 
 
 def _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls):
@@ -481,11 +497,13 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
     per_service = {s.index: _empty_scope() for s in fm.services}
     for entry, rate in zip(fm.entries, entry_rates, strict=True):
         r = calls[entry.edge.name]
-        out, lat = r.out, r.lat
-        if entry.deadline is not None:
-            late = lat > entry.deadline
-            out, lat = np.where(late, TIMEOUT, out), np.where(late, entry.deadline, lat)
-        scope = _scope(out, lat, rate, r)
+        if r._unit is None:
+            out, lat = r.out, r.lat
+            if entry.deadline is not None:
+                late = lat > entry.deadline
+                out, lat = np.where(late, TIMEOUT, out), np.where(late, entry.deadline, lat)
+            r._unit = _unit_scope(out, lat, r)
+        scope = _scope(rate, r)
         sol.entries[entry.label] = scope
         _add_scope(per_service[entry.callee], scope)
         sol.edges[entry.edge.name] = _edge_figures(rate, r)
@@ -494,7 +512,9 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
             for e in group:
                 r = calls[e.name]
                 n = edge_calls.get(e.name, 0.0)
-                _add_scope(per_service[e.callee], _scope(r.out, r.lat, n, r))
+                if r._unit is None:
+                    r._unit = _unit_scope(r.out, r.lat, r)
+                _add_scope(per_service[e.callee], _scope(n, r))
                 sol.edges[e.name] = _edge_figures(n, r)
     for s in fm.services:
         q = queues[s.index]
@@ -516,15 +536,28 @@ def _empty_scope() -> dict:
     }
 
 
-def _scope(out: np.ndarray, lat: np.ndarray, rate: float, r: CallResult) -> dict:
+def _unit_scope(out: np.ndarray, lat: np.ndarray, r: CallResult) -> dict:
+    """What ``_scope`` needs of a call result, before scaling by its rate (computed once
+    per call result: every state and rate sharing the result scales the same counts)."""
     ok = out == SUCCESS
     return {
+        "outcomes": np.bincount(out, minlength=N_OUT),
+        "ok": sparse_hist(lat[ok], 1.0),
+        "fail": sparse_hist(lat[~ok], 1.0),
+        "rejected": float((r.out == CIRCUIT_OPEN).mean()),
+    }
+
+
+def _scope(rate: float, r: CallResult) -> dict:
+    u = r._unit
+    w = rate / M
+    return {
         "calls": rate,
-        "outcomes": np.bincount(out, minlength=N_OUT) * (rate / M),
-        "attempts": rate * float(r.attempts.mean()),
-        "attempt_outcomes": r.attempt_out * (rate / M),
-        "ok": [sparse_hist(lat[ok], rate / M)],
-        "fail": [sparse_hist(lat[~ok], rate / M)],
+        "outcomes": u["outcomes"] * w,
+        "attempts": rate * r.mean_attempts,
+        "attempt_outcomes": r.attempt_out * w,
+        "ok": [(u["ok"][0], u["ok"][1] * w)],
+        "fail": [(u["fail"][0], u["fail"][1] * w)],
     }
 
 
@@ -537,8 +570,8 @@ def _add_scope(into: dict, part: dict) -> None:
 
 
 def _edge_figures(calls: float, r: CallResult) -> dict:
-    rejected = float((r.out == CIRCUIT_OPEN).mean())
-    attempts = calls * float(r.attempts.mean())
+    rejected = r._unit["rejected"]
+    attempts = calls * r.mean_attempts
     return {
         "calls": calls,
         "attempts": attempts,
