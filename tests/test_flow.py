@@ -133,3 +133,34 @@ def test_flow_retry_amplification():
     # M virtual calls: the binomial sampling error of the pool of virtual requests
     assert res.requests["edges"]["front->back"]["amplification"] == pytest.approx(attempts, abs=4 * 1.5 / np.sqrt(1024))
     assert 1 - res.requests["system"]["availability"].mean == pytest.approx(failure, abs=4 * np.sqrt(failure / 1024))
+
+
+def _diurnal_grid():
+    from simulator.backends.flow import _Grid
+    from simulator.backends.requests.traffic import RateFunction
+
+    doc = {**CAPACITY_LOSS, "traffic": [{"entry": "q", "rate": "100/s", "diurnal": {"peak_to_trough": 3}}]}
+    model = simulator.from_dict(doc)
+    return _Grid([RateFunction(t) for t in model.traffic], 30.0, 2 * 86400.0)
+
+
+def _piece_weights(grid, a, b):
+    out = {}
+    for start, stop, levels, per_s in grid.pieces(a, b):
+        out[levels] = out.get(levels, 0.0) + per_s * max(0.0, min(stop, grid.end) - max(start, grid.t0))
+    return out
+
+
+def test_grid_weights_equal_the_sum_of_pieces():
+    """A stretch's weight by traffic level is the sum over its pieces, for stretches inside
+    one grid cell, across two adjacent cells and across many."""
+    grid = _diurnal_grid()
+    rng = np.random.default_rng(4)
+    starts = rng.uniform(0.0, grid.end, 300)
+    spans = np.concatenate([rng.uniform(0.0, 60.0, 100), rng.uniform(60.0, 120.0, 100), rng.uniform(1e3, 4e4, 100)])
+    for a, b in zip(starts, np.minimum(starts + spans, grid.end), strict=True):
+        expected = _piece_weights(grid, a, b)
+        got = dict(grid.levels_between(a, b))
+        assert got.keys() <= expected.keys()
+        for levels, w in expected.items():
+            assert got.get(levels, 0.0) == pytest.approx(w, rel=1e-9, abs=1e-9), (a, b)

@@ -120,7 +120,9 @@ class _Grid:
         ib = min(int(b / self.step), len(self.weights) - 1)
         if ia == ib:
             return [(self.levels[self.code[ia]], self.per_s[ia] * self._inside(a, b))]
+        # float even when no whole cell lies between (bincount of nothing is integer)
         out = np.bincount(self.code[ia + 1 : ib], weights=self.weights[ia + 1 : ib], minlength=len(self.levels))
+        out = out.astype(float, copy=False)
         out[self.code[ia]] += self.per_s[ia] * self._inside(a, self.grid[ia + 1])
         out[self.code[ib]] += self.per_s[ib] * self._inside(self.grid[ib], b)
         return [(self.levels[k], float(out[k])) for k in np.flatnonzero(out > 0)]
