@@ -107,25 +107,34 @@ class _Grid:
         uniq, self.code = np.unique(flat, return_inverse=True)
         combos = np.array(np.unravel_index(uniq, tuple(radix))) + lv.min(axis=1, keepdims=True)
         self.levels = [tuple(int(x) for x in combos[:, k]) for k in range(combos.shape[1])]
-        self.cum = np.concatenate(([0.0], np.cumsum(self.weights)))
+        self._by_level: tuple | None = None
 
-    def _inside(self, a: float, b: float) -> float:
-        return max(0.0, min(b, self.end) - max(a, self.t0))
+    def level_list(self) -> list[tuple]:
+        """Every combination of levels, in the order of :meth:`level_weights`' columns."""
+        return [(0,) * self.n_entries] if self.homogeneous else self.levels
 
-    def levels_between(self, a: float, b: float) -> list[tuple[tuple, float]]:
-        """(levels, weight) of the stretch ``[a, b)``."""
+    def level_weights(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Weights of each stretch ``[a[j], b[j])`` by level combination (rows by
+        stretch, columns as :meth:`level_list`)."""
         if self.homogeneous:
-            return [((0,) * self.n_entries, self._inside(a, b))]
-        ia = min(int(a / self.step), len(self.weights) - 1)
-        ib = min(int(b / self.step), len(self.weights) - 1)
-        if ia == ib:
-            return [(self.levels[self.code[ia]], self.per_s[ia] * self._inside(a, b))]
-        # float even when no whole cell lies between (bincount of nothing is integer)
-        out = np.bincount(self.code[ia + 1 : ib], weights=self.weights[ia + 1 : ib], minlength=len(self.levels))
-        out = out.astype(float, copy=False)
-        out[self.code[ia]] += self.per_s[ia] * self._inside(a, self.grid[ia + 1])
-        out[self.code[ib]] += self.per_s[ib] * self._inside(self.grid[ib], b)
-        return [(self.levels[k], float(out[k])) for k in np.flatnonzero(out > 0)]
+            return np.clip(np.minimum(b, self.end) - np.maximum(a, self.t0), 0.0, None)[:, None]
+        return np.maximum(self._cumulative(b) - self._cumulative(a), 0.0)
+
+    def _cumulative(self, t: np.ndarray) -> np.ndarray:
+        """Weight of each level combination counted before each time in ``t``."""
+        if self._by_level is None:  # per level: its cells and their running weight
+            order = np.argsort(self.code, kind="stable")
+            ends = np.cumsum(np.bincount(self.code, minlength=len(self.levels)))
+            cells = np.split(order, ends[:-1])
+            self._by_level = (cells, [np.concatenate(([0.0], np.cumsum(self.weights[c]))) for c in cells])
+        cells, cum = self._by_level
+        i = np.minimum((t / self.step).astype(np.intp), len(self.weights) - 1)
+        out = np.empty((len(t), len(self.levels)))
+        for k in range(len(self.levels)):
+            out[:, k] = cum[k][np.searchsorted(cells[k], i)]
+        part = np.clip(np.minimum(t, self.end) - np.maximum(self.grid[i], self.t0), 0.0, None)
+        out[np.arange(len(t)), self.code[i]] += self.per_s[i] * part
+        return out
 
     def pieces(self, a: float, b: float) -> Iterator[tuple[float, float, tuple, float]]:
         """``[a, b)`` cut where the level changes: (start, stop, levels, weight per second)."""
@@ -317,27 +326,78 @@ class _Replay:
             self._rates[levels] = got
         return got
 
-    def interval(self, a: float, b: float, grid: _Grid) -> None:
-        """The replicas' state holds on ``[a, b)``: steady solutions by traffic level,
-        unless a queue is backed up or a level overloads a service."""
-        self.advance(a)
-        state = self.state()
-        if not self.backlog and self.timeline is None:
-            parts = [(self.rates(levels), weight) for levels, weight in grid.levels_between(a, b)]
-            if not parts:
-                return  # before the window: nothing to count, no backlog to carry
-            light = self.light_rates(state, parts[0][0], grid)
-            if light is not None:  # lightly loaded whatever the level: counts scale with the rate
-                key = (state, light)
-                ref = sum(light)
-                self.steady[key] = self.steady.get(key, 0.0) + sum(w * sum(r) / ref for r, w in parts)
-                return
-            sols = [self.solution(state, rates) for rates, _ in parts]
-            if not any(sol.overloaded for sol in sols):
-                for rates, weight in parts:
-                    key = (state, rates)
-                    self.steady[key] = self.steady.get(key, 0.0) + weight
-                return
+    def replay(self, cuts: list[float], grid: _Grid) -> None:
+        """Every interval between consecutive ``cuts``.
+
+        Intervals in a state that is steady at each of its traffic levels are added up
+        for all of them at once (their weights by level in one pass); the others, and
+        every interval while a queue is backed up, are stepped in time order.
+        """
+        if self.timeline is not None:  # every second counts on the timeline: step them all
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+                self.advance(a)
+                self._pieces(a, b, self.state(), grid)
+            return
+        a, b = np.asarray(cuts[:-1]), np.asarray(cuts[1:])
+        sid, states = self._states(cuts[:-1])
+        w = grid.level_weights(a, b)
+        nz = w > 0
+        rates = [self.rates(levels) for levels in grid.level_list()]
+        light, unsafe = self._classify(states, sid, nz, rates, grid)
+        bulk = np.ones(len(a), dtype=bool)
+        for j in range(int(np.argmax(unsafe)) if unsafe.any() else len(a), len(a)):
+            if self.backlog or unsafe[j]:
+                bulk[j] = False
+                self._pieces(float(a[j]), float(b[j]), states[sid[j]], grid)
+        self._add_steady(states, sid[bulk], w[bulk], light, rates)
+
+    def _states(self, starts: list[float]) -> tuple[np.ndarray, list[tuple]]:
+        """The replicas' state at each start: an index into the list of distinct states."""
+        index: dict[tuple, int] = {}
+        sid = np.empty(len(starts), dtype=np.intp)
+        for j, t in enumerate(starts):
+            self.advance(t)
+            sid[j] = index.setdefault(self.state(), len(index))
+        return sid, list(index)
+
+    def _classify(self, states, sid, nz, rates, grid) -> tuple[list, np.ndarray]:
+        """Each state's light reference rates (None: not light) and which intervals
+        meet an overloaded level (these need the fluid backlog)."""
+        has = nz.any(axis=1)
+        light: list = [None] * len(states)
+        overloaded = np.zeros((len(states), len(rates)), dtype=bool)
+        present = np.zeros((len(states), len(rates)), dtype=bool)
+        np.logical_or.at(present, sid, nz)
+        first = np.flatnonzero(has)
+        _, at = np.unique(sid[first], return_index=True)
+        for j in np.sort(first[at]):  # states in the order they are met
+            s, state = sid[j], states[sid[j]]
+            light[s] = self.light_rates(state, rates[int(np.argmax(nz[j]))], grid)
+            if light[s] is None:
+                for k in np.flatnonzero(present[s]):
+                    overloaded[s, k] = bool(self.solution(state, rates[k]).overloaded)
+        unsafe = (nz & overloaded[sid]).any(axis=1)
+        return light, unsafe
+
+    def _add_steady(self, states, sid, w, light, rates) -> None:
+        """Add the steady time of the intervals ``sid`` (their weights ``w``) by state and level."""
+        is_light = np.array([x is not None for x in light], dtype=bool)
+        if is_light.any():
+            total = np.array([sum(r) for r in rates])
+            ref = np.array([sum(x) if x is not None else 1.0 for x in light])
+            sel = is_light[sid]
+            lw = np.bincount(sid[sel], weights=(w[sel] @ total) / ref[sid[sel]], minlength=len(states))
+            for s in np.flatnonzero(lw > 0):  # lightly loaded: counts scale with the rate
+                key = (states[s], light[s])
+                self.steady[key] = self.steady.get(key, 0.0) + float(lw[s])
+        sel = ~is_light[sid]
+        by_level = np.zeros((len(states), len(rates)))
+        np.add.at(by_level, sid[sel], w[sel])
+        for s, k in zip(*np.nonzero(by_level > 0), strict=True):
+            key = (states[s], rates[k])
+            self.steady[key] = self.steady.get(key, 0.0) + float(by_level[s, k])
+
+    def _pieces(self, a: float, b: float, state: tuple, grid: _Grid) -> None:
         for start, stop, levels, per_s in grid.pieces(a, b):
             self.piece(start, stop, state, self.rates(levels), per_s)
 
@@ -417,8 +477,7 @@ def run_replication(plan: Plan, rep_seed: np.random.SeedSequence, index: int) ->
         if grid is None:
             grid = cache["grid"] = _Grid(_rate_functions(plan, rep), plan.warmup_s, plan.end_s)
     cuts = sorted({0.0, plan.end_s} | {c[0] for c in changes if c[0] < plan.end_s})
-    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-        replay.interval(a, b, grid)
+    replay.replay(cuts, grid)
     record = summarise_trace(plan, trace, index)
     record.extra["requests"] = replay.finish()
     if replay.timeline is not None:
