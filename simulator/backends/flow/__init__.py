@@ -22,9 +22,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from simulator.backends.flow.model import FlowModel
+from simulator.backends.flow.model import EDGE_KEYS, N_OUT, SCALARS, SCOPE, FlowModel
 from simulator.backends.flow.rotation import replica_changes
-from simulator.backends.flow.solver import N_OUT, Solution, solve
+from simulator.backends.flow.solver import Solution, solve
 from simulator.backends.requests.traffic import RateFunction, flash_schedule
 from simulator.engine import fast
 from simulator.engine.control import simulate_failures
@@ -149,60 +149,45 @@ class _Grid:
             t = stop
 
 
-_EDGE_KEYS = ("calls", "attempts", "retries", "breaker_rejected", "budget_denied", "breaker_open")
-_SCALARS = 4 + 2 * N_OUT  # calls, attempts, busy, waiting, outcomes, attempt outcomes
-_SCOPE = _SCALARS + 2 * BUCKETS  # ... then the ok and failed latency histograms
-
-
 class _Totals:
     """Expected counts of one replication, in the shape of a ``requests`` snapshot.
 
-    Every figure of a solution is laid out in one flat vector (computed once per
-    solution), so adding a state's time is a single vector operation.
+    Every figure of a solution is laid out in one flat vector (see
+    :class:`~simulator.backends.flow.model.Layout`), so adding a state's time is a
+    single vector operation.
     """
 
     def __init__(self, fm: FlowModel) -> None:
         self.fm = fm
-        self.names = [("entry", e.label) for e in fm.entries] + [("service", s.name) for s in fm.services]
-        self.edge_names = [e.name for e in fm.edges()]
-        self.vec = np.zeros(len(self.names) * _SCOPE + len(self.edge_names) * len(_EDGE_KEYS))
-
-    def vector(self, sol: Solution) -> np.ndarray:
-        if sol.vector is not None:
-            return sol.vector
-        v = np.zeros_like(self.vec)
-        scopes = {("entry", k): sc for k, sc in sol.entries.items()}
-        scopes.update({("service", k): sc for k, sc in sol.services.items()})
-        for i, name in enumerate(self.names):
-            sc = scopes[name]
-            o = i * _SCOPE
-            v[o : o + 4] = (sc["calls"], sc["attempts"], sc.get("busy", 0.0), sc.get("waiting", 0.0))
-            v[o + 4 : o + 4 + N_OUT] = sc["outcomes"]
-            v[o + 4 + N_OUT : o + _SCALARS] = sc["attempt_outcomes"]
-            for idx, w in sc["ok"]:
-                np.add.at(v, o + _SCALARS + idx, w)
-            for idx, w in sc["fail"]:
-                np.add.at(v, o + _SCALARS + BUCKETS + idx, w)
-        base = len(self.names) * _SCOPE
-        for j, name in enumerate(self.edge_names):
-            fig = sol.edges[name]
-            v[base + j * len(_EDGE_KEYS) : base + (j + 1) * len(_EDGE_KEYS)] = [fig[k] for k in _EDGE_KEYS]
-        sol.vector = v
-        return v
+        self.names = fm.layout.scopes
+        self.edge_names = fm.layout.edge_names
+        self.vec = np.zeros(fm.layout.size)
 
     def add(self, sol: Solution, seconds: float) -> None:
         if seconds > 0:
-            self.vec += self.vector(sol) * seconds
+            self.vec += sol.vector * seconds
+
+    def add_many(self, sols: list[Solution], seconds: list[float]) -> None:
+        """Add each solution's time at once (only the nonzero figures of each)."""
+        if not sols:
+            return
+        for sol in sols:
+            if sol.sparse is None:
+                idx = np.flatnonzero(sol.vector)
+                sol.sparse = (idx, sol.vector[idx])
+        idx = np.concatenate([sol.sparse[0] for sol in sols])
+        val = np.concatenate([sol.sparse[1] * w for sol, w in zip(sols, seconds, strict=True)])
+        self.vec += np.bincount(idx, weights=val, minlength=len(self.vec))
 
     def _scope(self, name: tuple) -> dict:
-        o = self.names.index(name) * _SCOPE
+        o = self.names.index(name) * SCOPE
         v = self.vec
-        ok, fail = v[o + _SCALARS : o + _SCALARS + BUCKETS], v[o + _SCALARS + BUCKETS : o + _SCOPE]
+        ok, fail = v[o + SCALARS : o + SCALARS + BUCKETS], v[o + SCALARS + BUCKETS : o + SCOPE]
         return {
             "calls": float(v[o]),
             "outcomes": dict(zip(OUTCOMES, v[o + 4 : o + 4 + N_OUT].tolist(), strict=True)),
             "attempts": float(v[o + 1]),
-            "attempt_outcomes": dict(zip(OUTCOMES, v[o + 4 + N_OUT : o + _SCALARS].tolist(), strict=True)),
+            "attempt_outcomes": dict(zip(OUTCOMES, v[o + 4 + N_OUT : o + SCALARS].tolist(), strict=True)),
             "in_flight": 0.0,
             "latency_ok": _frozen(ok),
             "latency_all": _frozen(ok + fail),
@@ -211,8 +196,8 @@ class _Totals:
         }
 
     def _edge(self, j: int) -> dict:
-        base = len(self.names) * _SCOPE + j * len(_EDGE_KEYS)
-        return dict(zip(_EDGE_KEYS, self.vec[base : base + len(_EDGE_KEYS)].tolist(), strict=True))
+        base = len(self.names) * SCOPE + j * len(EDGE_KEYS)
+        return dict(zip(EDGE_KEYS, self.vec[base : base + len(EDGE_KEYS)].tolist(), strict=True))
 
     def snapshot(self, plan: Plan) -> dict:
         observed = plan.horizon_s
@@ -312,7 +297,7 @@ class _Replay:
         for svc, counts in zip(self.fm.services, state, strict=True):
             alive = sum(a for a, _ in counts)
             if alive and svc.workers:
-                util = max(util, sol.services[svc.name]["busy"] / (alive * svc.workers))
+                util = max(util, sol.vector[self.fm.layout.service_at[svc.index] + 2] / (alive * svc.workers))
         light[state] = rates if (not sol.overloaded and util * peak < 0.35) else None
         return light[state]
 
@@ -434,12 +419,10 @@ class _Replay:
         if tl is None or b <= a:
             return
         if sol.timeline is None:  # per second: requests, successes, their latency histogram
-            hist = np.zeros(BUCKETS)
-            for sc in sol.entries.values():
-                for idx, w in sc["ok"]:
-                    np.add.at(hist, idx, w)
-            calls = sum(sc["calls"] for sc in sol.entries.values())
-            ok = sum(sc["outcomes"][0] for sc in sol.entries.values())
+            v, at = sol.vector, self.fm.layout.entry_at
+            hist = sum(v[o + SCALARS : o + SCALARS + BUCKETS] for o in at)
+            calls = sum(float(v[o]) for o in at)
+            ok = sum(float(v[o + 4]) for o in at)  # the first outcome is success
             sol.timeline = (calls, ok, hist.astype(np.float32))
         calls, ok, hist = sol.timeline
         w = tl.width_s
@@ -457,8 +440,8 @@ class _Replay:
         return max(0.0, min(b, self.plan.end_s) - max(a, self.plan.warmup_s))
 
     def finish(self) -> dict:
-        for (state, rates), seconds in self.steady.items():
-            self.totals.add(self.solution(state, rates), seconds)
+        keys = list(self.steady)
+        self.totals.add_many([self.solution(*key) for key in keys], [self.steady[key] for key in keys])
         return self.totals.snapshot(self.plan)
 
 

@@ -29,14 +29,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from simulator.backends.flow.model import EdgeModel, FlowModel, M, ServiceModel
+from simulator.backends.flow.model import N_OUT, SCALARS, EdgeModel, FlowModel, M, ServiceModel
 from simulator.metrics.histogram import _INV_LOG_R, _LOG_LO, BUCKETS, LO
 from simulator.metrics.outcomes import (
     CIRCUIT_OPEN,
     CONNECTION_ERROR,
     DEPENDENCY_FAILURE,
     ERROR,
-    OUTCOMES,
     SHED,
     SUCCESS,
     TIMEOUT,
@@ -45,7 +44,6 @@ from simulator.metrics.queueing import erlang_c, mmck_probabilities
 
 __all__ = ["Solution", "solve", "sparse_hist"]
 
-N_OUT = len(OUTCOMES)
 MAX_ITERATIONS = 12
 
 
@@ -99,13 +97,11 @@ class CallResult:
 class Solution:
     """Per-second rates of one state (see the module docstring)."""
 
-    entries: dict = field(default_factory=dict)
-    services: dict = field(default_factory=dict)
-    edges: dict = field(default_factory=dict)
+    vector: np.ndarray  # every figure, laid out as ``FlowModel.layout`` says
     overloaded: dict = field(default_factory=dict)  # service -> (alive arrivals/s, capacity/s)
     flows: dict = field(default_factory=dict)  # every service -> (arrivals/s, capacity/s) of its backlogged pool
     timeline: tuple | None = None  # per-second timeline figures, filled when first needed
-    vector: np.ndarray | None = None  # every figure in one flat vector, filled when first needed
+    sparse: tuple | None = None  # (indices, values) of the vector's nonzero figures, filled when first needed
 
 
 def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, hold: np.ndarray, wait: tuple | None) -> Queue:
@@ -493,9 +489,9 @@ def _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls):
 
 
 def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Solution:
-    sol = Solution()
-    per_service = {s.index: _empty_scope() for s in fm.services}
-    for entry, rate in zip(fm.entries, entry_rates, strict=True):
+    lay = fm.layout
+    v = np.zeros(lay.size)
+    for k, (entry, rate) in enumerate(zip(fm.entries, entry_rates, strict=True)):
         r = calls[entry.edge.name]
         if r._unit is None:
             out, lat = r.out, r.lat
@@ -503,42 +499,32 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
                 late = lat > entry.deadline
                 out, lat = np.where(late, TIMEOUT, out), np.where(late, entry.deadline, lat)
             r._unit = _unit_scope(out, lat, r)
-        scope = _scope(rate, r)
-        sol.entries[entry.label] = scope
-        _add_scope(per_service[entry.callee], scope)
-        sol.edges[entry.edge.name] = _edge_figures(rate, r)
+        _add_scope(v, lay.entry_at[k], rate, r)
+        _add_scope(v, lay.service_at[entry.callee], rate, r)
+        _put_edge(v, lay.edge_at[entry.edge.name], rate, r)
     for s in fm.services:
         for group in s.groups:
             for e in group:
                 r = calls[e.name]
-                n = edge_calls.get(e.name, 0.0)
                 if r._unit is None:
                     r._unit = _unit_scope(r.out, r.lat, r)
-                _add_scope(per_service[e.callee], _scope(n, r))
-                sol.edges[e.name] = _edge_figures(n, r)
+                n = edge_calls.get(e.name, 0.0)
+                _add_scope(v, lay.service_at[e.callee], n, r)
+                _put_edge(v, lay.edge_at[e.name], n, r)
+    sol = Solution(v)
     for s in fm.services:
         q = queues[s.index]
-        scope = per_service[s.index]
-        scope["attempts"] = float(lam[s.index])
-        scope["busy"] = q.busy
-        scope["waiting"] = q.waiting
-        sol.services[s.name] = scope
+        o = lay.service_at[s.index]
+        v[o + 1 : o + 4] = (float(lam[s.index]), q.busy, q.waiting)
         sol.flows[s.index] = (q.arrival_alive, q.capacity)
         if q.overloaded:
             sol.overloaded[s.index] = (q.arrival_alive, q.capacity)
     return sol
 
 
-def _empty_scope() -> dict:
-    return {
-        "calls": 0.0, "outcomes": np.zeros(N_OUT), "attempts": 0.0, "attempt_outcomes": np.zeros(N_OUT),
-        "ok": [], "fail": [],
-    }
-
-
 def _unit_scope(out: np.ndarray, lat: np.ndarray, r: CallResult) -> dict:
-    """What ``_scope`` needs of a call result, before scaling by its rate (computed once
-    per call result: every state and rate sharing the result scales the same counts)."""
+    """What ``_add_scope`` needs of a call result, before scaling by its rate (computed
+    once per call result: every state and rate sharing the result scales the same counts)."""
     ok = out == SUCCESS
     return {
         "outcomes": np.bincount(out, minlength=N_OUT),
@@ -548,35 +534,29 @@ def _unit_scope(out: np.ndarray, lat: np.ndarray, r: CallResult) -> dict:
     }
 
 
-def _scope(rate: float, r: CallResult) -> dict:
+def _add_scope(v: np.ndarray, o: int, rate: float, r: CallResult) -> None:
+    """Add ``rate`` calls per second with result ``r`` to the scope at ``o``."""
     u = r._unit
     w = rate / M
-    return {
-        "calls": rate,
-        "outcomes": u["outcomes"] * w,
-        "attempts": rate * r.mean_attempts,
-        "attempt_outcomes": r.attempt_out * w,
-        "ok": [(u["ok"][0], u["ok"][1] * w)],
-        "fail": [(u["fail"][0], u["fail"][1] * w)],
-    }
+    v[o] += rate
+    v[o + 1] += rate * r.mean_attempts
+    v[o + 4 : o + 4 + N_OUT] += u["outcomes"] * w
+    v[o + 4 + N_OUT : o + SCALARS] += r.attempt_out * w
+    idx, counts = u["ok"]
+    v[o + SCALARS + idx] += counts * w
+    idx, counts = u["fail"]
+    v[o + SCALARS + BUCKETS + idx] += counts * w
 
 
-def _add_scope(into: dict, part: dict) -> None:
-    into["calls"] += part["calls"]
-    into["outcomes"] = into["outcomes"] + part["outcomes"]
-    into["attempt_outcomes"] = into["attempt_outcomes"] + part["attempt_outcomes"]
-    into["ok"] = into["ok"] + part["ok"]
-    into["fail"] = into["fail"] + part["fail"]
-
-
-def _edge_figures(calls: float, r: CallResult) -> dict:
+def _put_edge(v: np.ndarray, o: int, calls: float, r: CallResult) -> None:
+    """The figures of an edge with ``calls`` per second and result ``r`` (``EDGE_KEYS``)."""
     rejected = r._unit["rejected"]
     attempts = calls * r.mean_attempts
-    return {
-        "calls": calls,
-        "attempts": attempts,
-        "retries": max(attempts - calls * (1.0 - rejected), 0.0),
-        "breaker_rejected": calls * rejected,
-        "budget_denied": calls * r.budget_denied,
-        "breaker_open": 1.0 if r.breaker_open else 0.0,
-    }
+    v[o : o + 6] = (
+        calls,
+        attempts,
+        max(attempts - calls * (1.0 - rejected), 0.0),
+        calls * rejected,
+        calls * r.budget_denied,
+        1.0 if r.breaker_open else 0.0,
+    )
