@@ -237,38 +237,61 @@ class _Replay:
 
     def __init__(self, plan: Plan, fm: FlowModel, cache: dict, changes: list) -> None:
         self.plan, self.fm, self.cache = plan, fm, cache
-        self.changes, self.pos = changes, 0
-        self.status = {int(r): (True, True) for s in plan.services for r in s.replicas}
-        self.zone_of = {int(r): z for s in plan.services for r, z in zip(s.replicas, s.zones, strict=True)}
-        self.service_of = {int(r): s.index for s in plan.services for r in s.replicas}
-        self.counts = [{z: [n, 0] for z, n in s.size.items()} for s in fm.services]
-        self._state = [self._service_state(i) for i in range(len(fm.services))]
+        self.changes = changes
         self.backlog: dict[int, list[float]] = {}  # service -> [requests waiting, replicas holding them]
         self.totals = _Totals(fm)
         self.steady: dict[tuple, float] = {}
         self.timeline = Timeline(plan.timeline_s, plan.end_s) if plan.timeline_s else None
         self._rates: dict[tuple, tuple] = {}
 
-    def advance(self, t: float) -> None:
-        """Apply every replica change at or before ``t``."""
-        while self.pos < len(self.changes) and self.changes[self.pos][0] <= t:
-            _, r, serving, rotation = self.changes[self.pos]
-            self.pos += 1
-            old = self.status[r]
-            cell = self.counts[self.service_of[r]][self.zone_of[r]]
-            for (srv, rot), sign in ((old, -1), ((serving, rotation), 1)):
-                if rot:
-                    cell[0 if srv else 1] += sign
-            self.status[r] = (serving, rotation)
-            si = self.service_of[r]
-            self._state[si] = self._service_state(si)
+    def _cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each replica's (service, zone) cell, and every cell's replicas."""
+        got = self.cache.get("cells")
+        if got is None:
+            index = {(s.index, z): k for k, (s, z) in enumerate((s, z) for s in self.fm.services for z in s.zones)}
+            comps = [(int(r), index[s.index, z]) for s in self.plan.services for r, z in zip(s.replicas, s.zones, strict=True)]
+            cell_of = np.zeros(max(r for r, _ in comps) + 1, dtype=np.intp)
+            for r, k in comps:
+                cell_of[r] = k
+            size = np.array([s.size[z] for s in self.fm.services for z in s.zones])
+            got = self.cache["cells"] = (cell_of, size)
+        return got
 
-    def _service_state(self, si: int) -> tuple:
-        c = self.counts[si]
-        return tuple(tuple(c[z]) for z in self.fm.services[si].zones)
+    def _states(self, starts: np.ndarray) -> tuple[np.ndarray, list[tuple]]:
+        """The balancers' state at each start time (the changes at or before it applied):
+        an index into the list of distinct states, in the order they are first met.
 
-    def state(self) -> tuple:
-        return tuple(self._state)
+        A state is, per service and zone, (alive, dead) replicas in rotation."""
+        cell_of, size = self._cells()
+        counts0 = np.stack([size, np.zeros_like(size)], axis=1).ravel()  # everything up, in rotation
+        ch = self.changes
+        if ch:
+            t = np.fromiter((c[0] for c in ch), float, len(ch))
+            r = np.fromiter((c[1] for c in ch), np.intp, len(ch))
+            srv = np.fromiter((c[2] for c in ch), bool, len(ch))
+            rot = np.fromiter((c[3] for c in ch), bool, len(ch))
+            # each replica's status before its change (every replica starts serving, in rotation)
+            order = np.argsort(r, kind="stable")
+            same = r[order[1:]] == r[order[:-1]]
+            prev_srv, prev_rot = np.ones(len(ch), dtype=bool), np.ones(len(ch), dtype=bool)
+            prev_srv[order[1:][same]] = srv[order[:-1][same]]
+            prev_rot[order[1:][same]] = rot[order[:-1][same]]
+            rows, cell = np.arange(len(ch)), 2 * cell_of[r]
+            delta = np.zeros((len(ch), len(counts0)), dtype=np.intp)
+            np.add.at(delta, (rows, cell + ~srv), rot.astype(np.intp))
+            np.add.at(delta, (rows, cell + ~prev_srv), -prev_rot.astype(np.intp))
+            after = np.vstack([counts0, counts0 + np.cumsum(delta, axis=0)])
+            at = after[np.searchsorted(t, starts, side="right")]
+        else:
+            at = np.broadcast_to(counts0, (len(starts), len(counts0)))
+        index: dict[tuple, int] = {}
+        sid = np.fromiter((index.setdefault(row, len(index)) for row in map(tuple, at.tolist())), np.intp, len(at))
+        bounds = np.cumsum([0] + [len(s.zones) for s in self.fm.services])
+        states = []
+        for row in index:
+            pairs = list(zip(row[0::2], row[1::2], strict=True))
+            states.append(tuple(tuple(pairs[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)))
+        return sid, states
 
     def solution(self, state: tuple, rates: tuple, waits: dict | None = None) -> Solution:
         wkey = tuple(sorted((s, _level(w / 1e-3), round(share, 2)) for s, (w, share) in (waits or {}).items()))
@@ -318,13 +341,12 @@ class _Replay:
         for all of them at once (their weights by level in one pass); the others, and
         every interval while a queue is backed up, are stepped in time order.
         """
-        if self.timeline is not None:  # every second counts on the timeline: step them all
-            for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-                self.advance(a)
-                self._pieces(a, b, self.state(), grid)
-            return
         a, b = np.asarray(cuts[:-1]), np.asarray(cuts[1:])
-        sid, states = self._states(cuts[:-1])
+        sid, states = self._states(a)
+        if self.timeline is not None:  # every second counts on the timeline: step them all
+            for j in range(len(a)):
+                self._pieces(float(a[j]), float(b[j]), states[sid[j]], grid)
+            return
         w = grid.level_weights(a, b)
         nz = w > 0
         rates = [self.rates(levels) for levels in grid.level_list()]
@@ -335,15 +357,6 @@ class _Replay:
                 bulk[j] = False
                 self._pieces(float(a[j]), float(b[j]), states[sid[j]], grid)
         self._add_steady(states, sid[bulk], w[bulk], light, rates)
-
-    def _states(self, starts: list[float]) -> tuple[np.ndarray, list[tuple]]:
-        """The replicas' state at each start: an index into the list of distinct states."""
-        index: dict[tuple, int] = {}
-        sid = np.empty(len(starts), dtype=np.intp)
-        for j, t in enumerate(starts):
-            self.advance(t)
-            sid[j] = index.setdefault(self.state(), len(index))
-        return sid, list(index)
 
     def _classify(self, states, sid, nz, rates, grid) -> tuple[list, np.ndarray]:
         """Each state's light reference rates (None: not light) and which intervals

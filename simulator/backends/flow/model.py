@@ -45,6 +45,14 @@ class Pool:
             self._cache[slot] = got
         return got
 
+    def u_min(self, slot: str) -> float:
+        """The smallest of ``u(slot)``."""
+        key = "min:" + slot
+        got = self._cache.get(key)
+        if got is None:
+            got = self._cache[key] = float(self.u(slot).min())
+        return got
+
     def perm(self, slot: str) -> np.ndarray:
         key = "perm:" + slot
         got = self._cache.get(key)

@@ -104,7 +104,11 @@ class Solution:
     sparse: tuple | None = None  # (indices, values) of the vector's nonzero figures, filled when first needed
 
 
-def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, hold: np.ndarray, wait: tuple | None) -> Queue:
+_NO_WAIT = np.zeros(M)
+_NO_WAIT.flags.writeable = False
+
+
+def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, job: tuple, wait: tuple | None) -> Queue:
     """The queue of ``s``. ``wait``: a fluid backlog, as (the wait it causes, the share
     of alive replicas holding it); replicas that joined since have empty queues."""
     in_rot = sum(a + d for a, d in zones)
@@ -113,7 +117,7 @@ def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, hold: np.nd
         return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
     lam_alive = lam * alive / in_rot
     lam_r = lam_alive / alive
-    mean_h = float(hold.mean())
+    hold, mean_h = job[0], job[3]
     c = s.workers
     if mean_h <= 0.0:
         return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
@@ -140,7 +144,7 @@ def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, hold: np.nd
         rho = lam_r * mean_h / c
         if rho >= 0.999:
             return Queue(in_rot, alive, np.zeros(M), 0.0, alive * c, 0.0, True, lam_alive, capacity)
-        scv = float(hold.var()) / mean_h**2
+        scv = job[4] / mean_h**2
         servers, lam_q, ca2 = c, lam_r, 1.0  # random routing: each replica an M/G/c
         if s.policy in ("least_outstanding", "power_of_two"):
             servers, lam_q = alive * c, lam_alive  # join-the-shortest-queue: nearly one pooled queue
@@ -148,8 +152,10 @@ def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, hold: np.nd
             ca2 = 1.0 / alive  # every alive-th arrival: Erlang inter-arrival times
         theta = servers / mean_h - lam_q
         pw = erlang_c(servers, lam_q * mean_h)
-        w = np.where(u1 < pw, -np.log1p(-u2) / theta, 0.0) * (ca2 + scv) / 2.0
         busy = alive * lam_r * mean_h
+        if pw <= fm.pool.u_min(f"wait1/{s.name}"):  # no virtual request waits
+            return Queue(in_rot, alive, _NO_WAIT, 0.0, busy, 0.0, False, lam_alive, capacity)
+        w = np.where(u1 < pw, -np.log1p(-u2) / theta, 0.0) * (ca2 + scv) / 2.0
         return Queue(in_rot, alive, w, 0.0, busy, lam_alive * float(w.mean()), False, lam_alive, capacity)
     shed, unit = _mmck_waits(fm, s, c, round(lam_r * mean_h, 4))
     w = unit * (mean_h / c)
@@ -371,7 +377,7 @@ def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult]):
                 gfail |= r.out[idx] != SUCCESS
         hold = hold + np.where(act, glat, 0.0)
         out[act & gfail] = DEPENDENCY_FAILURE
-    return hold, out, reach
+    return hold, out, reach, float(hold.mean()), float(hold.var())
 
 
 def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.ndarray, dict]:
@@ -450,7 +456,7 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
             qk = ("queue", si, state[si], level, jk, wait)
             lam_q = math.exp(level * _LAM_STEP) if lam[si] > 0 else 0.0
             queues[si], idle = _cached(fm, qk, lambda s=s, si=si, lam_q=lam_q, wait=wait, jobs=jobs: _idle(_queue(
-                fm, s, lam_q, state[si], jobs[si][0], wait)))
+                fm, s, lam_q, state[si], jobs[si], wait)))
             # a call sees only the queue's waits and shedding: with neither, the
             # arrival rate does not matter, and the calls into it are shared by all rates
             keys[si] = ("idle" if idle else qk, jk)
