@@ -165,18 +165,14 @@ class _Totals:
 
     def add(self, sol: Solution, seconds: float) -> None:
         if seconds > 0:
-            self.vec += sol.vector * seconds
+            self.vec[sol.index] += sol.values * seconds
 
     def add_many(self, sols: list[Solution], seconds: list[float]) -> None:
-        """Add each solution's time at once (only the nonzero figures of each)."""
+        """Add each solution's time at once."""
         if not sols:
             return
-        for sol in sols:
-            if sol.sparse is None:
-                idx = np.flatnonzero(sol.vector)
-                sol.sparse = (idx, sol.vector[idx])
-        idx = np.concatenate([sol.sparse[0] for sol in sols])
-        val = np.concatenate([sol.sparse[1] * w for sol, w in zip(sols, seconds, strict=True)])
+        idx = np.concatenate([sol.index for sol in sols])
+        val = np.concatenate([sol.values * w for sol, w in zip(sols, seconds, strict=True)])
         self.vec += np.bincount(idx, weights=val, minlength=len(self.vec))
 
     def _scope(self, name: tuple) -> dict:
@@ -320,7 +316,7 @@ class _Replay:
         for svc, counts in zip(self.fm.services, state, strict=True):
             alive = sum(a for a, _ in counts)
             if alive and svc.workers:
-                util = max(util, sol.vector[self.fm.layout.service_at[svc.index] + 2] / (alive * svc.workers))
+                util = max(util, sol.busy[svc.index] / (alive * svc.workers))
         light[state] = rates if (not sol.overloaded and util * peak < 0.35) else None
         return light[state]
 
@@ -432,7 +428,7 @@ class _Replay:
         if tl is None or b <= a:
             return
         if sol.timeline is None:  # per second: requests, successes, their latency histogram
-            v, at = sol.vector, self.fm.layout.entry_at
+            v, at = sol.dense(), self.fm.layout.entry_at
             hist = sum(v[o + SCALARS : o + SCALARS + BUCKETS] for o in at)
             calls = sum(float(v[o]) for o in at)
             ok = sum(float(v[o + 4]) for o in at)  # the first outcome is success

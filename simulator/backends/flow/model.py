@@ -163,11 +163,20 @@ class FlowModel:
         return self.net.client.mean + extra
 
     def edges(self) -> list[EdgeModel]:
+        """Every edge: the entries', then each service's calls."""
         out = [e.edge for e in self.entries]
         for svc in self.services:
             for group in svc.groups:
                 out.extend(group)
         return out
+
+    def edge_entries(self) -> list[tuple[EdgeModel, EntryModel | None]]:
+        """Every edge with the entry it carries traffic from (None for a call)."""
+        got = self.memo.get("edge entries")
+        if got is None:
+            by_edge = {id(en.edge): en for en in self.entries}
+            got = self.memo["edge entries"] = [(e, by_edge.get(id(e))) for e in self.edges()]
+        return got
 
 
 class Layout:
@@ -183,3 +192,4 @@ class Layout:
         base = len(self.scopes) * SCOPE
         self.edge_at = {name: base + j * len(EDGE_KEYS) for j, name in enumerate(self.edge_names)}
         self.size = base + len(self.edge_names) * len(EDGE_KEYS)
+        self.scratch = np.zeros(self.size)  # where the solver builds a solution's vector

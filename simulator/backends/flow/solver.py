@@ -42,21 +42,9 @@ from simulator.metrics.outcomes import (
 )
 from simulator.metrics.queueing import erlang_c, mmck_probabilities
 
-__all__ = ["Solution", "solve", "sparse_hist"]
+__all__ = ["Solution", "solve"]
 
 MAX_ITERATIONS = 12
-
-
-def sparse_hist(lat: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bucket indices and weights of samples, each sample counting ``weight``."""
-    if not len(lat):
-        return np.zeros(0, dtype=np.intp), np.zeros(0)
-    k = np.zeros(len(lat), dtype=np.intp)
-    pos = lat > LO
-    k[pos] = np.minimum(((np.log(lat[pos]) - _LOG_LO) * _INV_LOG_R).astype(np.intp) + 1, BUCKETS - 1)
-    counts = np.bincount(k, minlength=BUCKETS)
-    nz = np.flatnonzero(counts)
-    return nz, counts[nz] * weight
 
 
 @dataclass
@@ -83,7 +71,8 @@ class CallResult:
     budget_denied: float  # share of calls that wanted a retry the budget refused
     breaker_open: bool = False
     _mean_attempts: float | None = None
-    _unit: dict | None = None
+    _unit: tuple | None = None
+    _job_view: tuple | None = None
 
     @property
     def mean_attempts(self) -> float:
@@ -97,11 +86,19 @@ class CallResult:
 class Solution:
     """Per-second rates of one state (see the module docstring)."""
 
-    vector: np.ndarray  # every figure, laid out as ``FlowModel.layout`` says
+    index: np.ndarray  # where the nonzero figures sit in the vector ``FlowModel.layout`` describes
+    values: np.ndarray  # and their values
+    size: int  # the length of that vector
+    busy: list = field(default_factory=list)  # average busy workers of each service
     overloaded: dict = field(default_factory=dict)  # service -> (alive arrivals/s, capacity/s)
     flows: dict = field(default_factory=dict)  # every service -> (arrivals/s, capacity/s) of its backlogged pool
     timeline: tuple | None = None  # per-second timeline figures, filled when first needed
-    sparse: tuple | None = None  # (indices, values) of the vector's nonzero figures, filled when first needed
+
+    def dense(self) -> np.ndarray:
+        """Every figure, laid out as ``FlowModel.layout`` says."""
+        v = np.zeros(self.size)
+        v[self.index] = self.values
+        return v
 
 
 _NO_WAIT = np.zeros(M)
@@ -299,23 +296,38 @@ def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> C
     wanted = denied = 0
     for k in range(edge.retries + 1):
         perm = fm.pool.perm(f"{edge.name}/a{k}")
-        u = fm.pool.u(f"{edge.name}/route{k}")
-        o = jout[perm].copy()
-        t = rtt + q.wait[fm.pool.perm(f"{edge.name}/w{k}")] + hold[perm]
-        lost = u < noroute
-        dead = (~lost) & (u < noroute + (1.0 - noroute) * p_dead)
-        o[lost], t[lost] = CONNECTION_ERROR, 0.0
-        o[dead], t[dead] = CONNECTION_ERROR, ct
+        o = jout[perm]  # a copy
+        if q.wait is _NO_WAIT:
+            t = rtt + hold[perm]
+        else:
+            t = rtt + q.wait[fm.pool.perm(f"{edge.name}/w{k}")] + hold[perm]
+        if noroute > 0.0 or p_dead > 0.0:
+            u = fm.pool.u(f"{edge.name}/route{k}")
+            lost = u < noroute
+            dead = (~lost) & (u < noroute + (1.0 - noroute) * p_dead)
+            o[lost], t[lost] = CONNECTION_ERROR, 0.0
+            o[dead], t[dead] = CONNECTION_ERROR, ct
+        else:
+            lost = dead = np.zeros(M, dtype=bool)
         if q.shed > 0:
             shed = (~lost) & (~dead) & (fm.pool.u(f"{edge.name}/shed{k}") < q.shed)
             o[shed], t[shed] = SHED, rtt[shed]
         if edge.timeout is not None:
             late = t > edge.timeout
             o[late], t[late] = TIMEOUT, edge.timeout
-        attempts[active] += 1
-        counts += np.bincount(o[active], minlength=N_OUT)
-        lat[active] += t[active]
-        ok = active & (o == SUCCESS)
+        if k == 0:  # every call makes its first attempt
+            attempts[:] = 1
+            counts += np.bincount(o, minlength=N_OUT)
+            lat += t
+            ok = o == SUCCESS
+            if k == edge.retries:
+                out = o
+                break
+        else:
+            attempts[active] += 1
+            counts += np.bincount(o[active], minlength=N_OUT)
+            lat[active] += t[active]
+            ok = active & (o == SUCCESS)
         out[ok] = SUCCESS
         failed = active & ~ok
         if k == edge.retries:
@@ -366,18 +378,26 @@ def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult]):
     reach = []
     for group in s.groups:
         act = out == SUCCESS
-        reach.append(float(act.mean()))
-        glat = np.zeros(M)
-        gfail = np.zeros(M, dtype=bool)
+        reach.append(np.count_nonzero(act) / M)
+        glat, gfail = None, None
         for e in group:
-            r = calls[e.name]
-            idx = fm.pool.perm(f"job/{e.name}")
-            glat = np.maximum(glat, r.lat[idx])
+            lat, fail = _job_view(fm, e, calls[e.name])
+            glat = lat if glat is None else np.maximum(glat, lat)
             if not e.optional:
-                gfail |= r.out[idx] != SUCCESS
+                gfail = fail if gfail is None else gfail | fail
         hold = hold + np.where(act, glat, 0.0)
-        out[act & gfail] = DEPENDENCY_FAILURE
+        if gfail is not None:
+            out[act & gfail] = DEPENDENCY_FAILURE
     return hold, out, reach, float(hold.mean()), float(hold.var())
+
+
+def _job_view(fm: FlowModel, e: EdgeModel, r: CallResult) -> tuple[np.ndarray, np.ndarray]:
+    """The latencies and failures of ``r`` in the order the caller's requests meet them
+    (kept with the call result: the same call serves many jobs)."""
+    if r._job_view is None:
+        idx = fm.pool.perm(f"job/{e.name}")
+        r._job_view = (r.lat[idx], r.out[idx] != SUCCESS)
+    return r._job_view
 
 
 def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.ndarray, dict]:
@@ -428,12 +448,12 @@ def _cached(fm: FlowModel, key: tuple, compute):
 def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = None) -> Solution:
     """The flow solution of ``state`` (see the module docstring)."""
     waits = waits or {}
-    memo: dict[str, dict] = {e.name: {} for e in fm.edges()}
+    edges = fm.edge_entries()
+    memo: dict[str, dict] = {e.name: {} for e, _ in edges}
     lam, edge_calls = _rates(fm, entry_rates, {}, {}, {})
     # where attempts go depends on the replicas of the two ends only
     routes, route_keys = {}, {}
-    for e in fm.edges():
-        entry = next((en for en in fm.entries if en.edge is e), None)
+    for e, entry in edges:
         rk = ("route", e.name, state[e.callee], None if e.caller is None else state[e.caller])
         routes[e.name] = _cached(fm, rk, lambda e=e, entry=entry: _route(fm, e, state, entry))
         route_keys[e.name] = rk
@@ -496,7 +516,7 @@ def _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls):
 
 def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Solution:
     lay = fm.layout
-    v = np.zeros(lay.size)
+    v = lay.scratch  # all zeros between solutions: only the nonzero figures are kept
     for k, (entry, rate) in enumerate(zip(fm.entries, entry_rates, strict=True)):
         r = calls[entry.edge.name]
         if r._unit is None:
@@ -517,46 +537,50 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
                 n = edge_calls.get(e.name, 0.0)
                 _add_scope(v, lay.service_at[e.callee], n, r)
                 _put_edge(v, lay.edge_at[e.name], n, r)
-    sol = Solution(v)
+    flows, overloaded = {}, {}
     for s in fm.services:
         q = queues[s.index]
         o = lay.service_at[s.index]
         v[o + 1 : o + 4] = (float(lam[s.index]), q.busy, q.waiting)
-        sol.flows[s.index] = (q.arrival_alive, q.capacity)
+        flows[s.index] = (q.arrival_alive, q.capacity)
         if q.overloaded:
-            sol.overloaded[s.index] = (q.arrival_alive, q.capacity)
-    return sol
+            overloaded[s.index] = (q.arrival_alive, q.capacity)
+    index = np.flatnonzero(v)
+    values = v[index]
+    v[index] = 0.0
+    return Solution(index, values, lay.size, [queues[s.index].busy for s in fm.services], overloaded, flows)
 
 
-def _unit_scope(out: np.ndarray, lat: np.ndarray, r: CallResult) -> dict:
+def _unit_scope(out: np.ndarray, lat: np.ndarray, r: CallResult) -> tuple[np.ndarray, np.ndarray, float]:
     """What ``_add_scope`` needs of a call result, before scaling by its rate (computed
-    once per call result: every state and rate sharing the result scales the same counts)."""
-    ok = out == SUCCESS
-    return {
-        "outcomes": np.bincount(out, minlength=N_OUT),
-        "ok": sparse_hist(lat[ok], 1.0),
-        "fail": sparse_hist(lat[~ok], 1.0),
-        "rejected": float((r.out == CIRCUIT_OPEN).mean()),
-    }
+    once per call result: every state and rate sharing the result scales the same counts):
+    where in a scope's block its outcome and attempt outcome counts and its ok and failed
+    latency histograms go, their counts, and the share of calls the breaker rejected."""
+    fail = out != SUCCESS
+    k = np.zeros(M, dtype=np.intp)
+    pos = lat > LO
+    k[pos] = np.minimum(((np.log(lat[pos]) - _LOG_LO) * _INV_LOG_R).astype(np.intp) + 1, BUCKETS - 1)
+    hist = np.bincount(k + BUCKETS * fail, minlength=2 * BUCKETS)
+    nz = np.flatnonzero(hist)
+    index = np.concatenate((_OUTCOME_SLOTS, SCALARS + nz))
+    counts = np.concatenate((np.bincount(out, minlength=N_OUT), r.attempt_out, hist[nz].astype(float)))
+    return index, counts, np.count_nonzero(r.out == CIRCUIT_OPEN) / M
+
+
+_OUTCOME_SLOTS = np.arange(4, SCALARS)  # outcomes, then attempt outcomes
 
 
 def _add_scope(v: np.ndarray, o: int, rate: float, r: CallResult) -> None:
     """Add ``rate`` calls per second with result ``r`` to the scope at ``o``."""
-    u = r._unit
-    w = rate / M
+    index, counts, _ = r._unit
     v[o] += rate
     v[o + 1] += rate * r.mean_attempts
-    v[o + 4 : o + 4 + N_OUT] += u["outcomes"] * w
-    v[o + 4 + N_OUT : o + SCALARS] += r.attempt_out * w
-    idx, counts = u["ok"]
-    v[o + SCALARS + idx] += counts * w
-    idx, counts = u["fail"]
-    v[o + SCALARS + BUCKETS + idx] += counts * w
+    v[o + index] += counts * (rate / M)
 
 
 def _put_edge(v: np.ndarray, o: int, calls: float, r: CallResult) -> None:
     """The figures of an edge with ``calls`` per second and result ``r`` (``EDGE_KEYS``)."""
-    rejected = r._unit["rejected"]
+    rejected = r._unit[2]
     attempts = calls * r.mean_attempts
     v[o : o + 6] = (
         calls,
