@@ -122,18 +122,21 @@ class _Grid:
 
     def _cumulative(self, t: np.ndarray) -> np.ndarray:
         """Weight of each level combination counted before each time in ``t``."""
-        if self._by_level is None:  # per level: its cells and their running weight
-            order = np.argsort(self.code, kind="stable")
-            ends = np.cumsum(np.bincount(self.code, minlength=len(self.levels)))
-            cells = np.split(order, ends[:-1])
-            self._by_level = (cells, [np.concatenate(([0.0], np.cumsum(self.weights[c]))) for c in cells])
-        cells, cum = self._by_level
+        if self._by_level is None:
+            # runs of cells at one level: each run's start, its level, and the weight of
+            # every level before it; within a run, the running weight of all cells
+            starts = np.flatnonzero(np.diff(self.code, prepend=-1))
+            before = np.zeros((len(starts), len(self.levels)))
+            run_w = np.add.reduceat(self.weights, starts)
+            np.add.at(before, (np.arange(1, len(starts)), self.code[starts[:-1]]), run_w[:-1])
+            cum = np.concatenate(([0.0], np.cumsum(self.weights)))
+            self._by_level = (starts, np.cumsum(before, axis=0), cum)
+        starts, before, cum = self._by_level
         i = np.minimum((t / self.step).astype(np.intp), len(self.weights) - 1)
-        out = np.empty((len(t), len(self.levels)))
-        for k in range(len(self.levels)):
-            out[:, k] = cum[k][np.searchsorted(cells[k], i)]
+        run = np.searchsorted(starts, i, side="right") - 1
+        out = before[run]
         part = np.clip(np.minimum(t, self.end) - np.maximum(self.grid[i], self.t0), 0.0, None)
-        out[np.arange(len(t)), self.code[i]] += self.per_s[i] * part
+        out[np.arange(len(t)), self.code[i]] += (cum[i] - cum[starts[run]]) + self.per_s[i] * part
         return out
 
     def pieces(self, a: float, b: float) -> Iterator[tuple[float, float, tuple, float]]:
