@@ -175,7 +175,7 @@ class _Totals:
         if not sols:
             return
         idx = np.concatenate([sol.index for sol in sols])
-        val = np.concatenate([sol.values * w for sol, w in zip(sols, seconds, strict=True)])
+        val = np.concatenate([sol.values for sol in sols]) * np.repeat(seconds, [len(sol.index) for sol in sols])
         self.vec += np.bincount(idx, weights=val, minlength=len(self.vec))
 
     def _scope(self, name: tuple) -> dict:
@@ -265,10 +265,7 @@ class _Replay:
         counts0 = np.stack([size, np.zeros_like(size)], axis=1).ravel()  # everything up, in rotation
         ch = self.changes
         if ch:
-            t = np.fromiter((c[0] for c in ch), float, len(ch))
-            r = np.fromiter((c[1] for c in ch), np.intp, len(ch))
-            srv = np.fromiter((c[2] for c in ch), bool, len(ch))
-            rot = np.fromiter((c[3] for c in ch), bool, len(ch))
+            t, r, srv, rot = (np.array(x, dtype=d) for x, d in zip(zip(*ch), (float, np.intp, bool, bool), strict=True))
             # each replica's status before its change (every replica starts serving, in rotation)
             order = np.argsort(r, kind="stable")
             same = r[order[1:]] == r[order[:-1]]
@@ -293,6 +290,10 @@ class _Replay:
         return sid, states
 
     def solution(self, state: tuple, rates: tuple, waits: dict | None = None) -> Solution:
+        if not waits:
+            sol = self.cache.get((state, rates, ()))
+            if sol is not None:
+                return sol
         wkey = tuple(sorted((s, _level(w / 1e-3), round(share, 2)) for s, (w, share) in (waits or {}).items()))
         key = (state, rates, wkey)
         sol = self.cache.get(key)

@@ -148,16 +148,30 @@ def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, job: tuple,
         elif s.policy == "round_robin":
             ca2 = 1.0 / alive  # every alive-th arrival: Erlang inter-arrival times
         theta = servers / mean_h - lam_q
-        pw = erlang_c(servers, lam_q * mean_h)
         busy = alive * lam_r * mean_h
-        if pw <= fm.pool.u_min(f"wait1/{s.name}"):  # no virtual request waits
+        u_min = fm.pool.u_min(f"wait1/{s.name}")
+        if _surely_below(servers, lam_q * mean_h, u_min) or erlang_c(servers, lam_q * mean_h) <= u_min:
+            # no virtual request waits
             return Queue(in_rot, alive, _NO_WAIT, 0.0, busy, 0.0, False, lam_alive, capacity)
+        pw = erlang_c(servers, lam_q * mean_h)
         w = np.where(u1 < pw, -np.log1p(-u2) / theta, 0.0) * (ca2 + scv) / 2.0
         return Queue(in_rot, alive, w, 0.0, busy, lam_alive * float(w.mean()), False, lam_alive, capacity)
     shed, unit = _mmck_waits(fm, s, c, round(lam_r * mean_h, 4))
     w = unit * (mean_h / c)
     busy = alive * lam_r * (1 - shed) * mean_h
     return Queue(in_rot, alive, w, shed, busy, lam_alive * (1 - shed) * float(w.mean()), False, lam_alive, capacity)
+
+
+def _surely_below(c: int, a: float, p: float) -> bool:
+    """Whether the Erlang C probability of waiting with ``c`` servers and offered load
+    ``a`` is at most ``p`` by a wide margin, from a bound that costs no recursion:
+    C <= c·B / (c - a) and B = P(X = c) / P(X <= c) <= 2·P(X = c) for X ~ Poisson(a)
+    once c >= a + 1 (the median of X is below a + 1/3)."""
+    if a <= 0.0:
+        return True
+    if c < a + 1.0:
+        return False
+    return 2.0 * c * math.exp(c * math.log(a) - a - math.lgamma(c + 1.0)) / (c - a) <= 0.5 * p
 
 
 def _mmck_waits(fm: FlowModel, s: ServiceModel, c: int, offered: float) -> tuple[float, np.ndarray]:
@@ -402,7 +416,7 @@ def _job_view(fm: FlowModel, e: EdgeModel, r: CallResult) -> tuple[np.ndarray, n
 
 def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.ndarray, dict]:
     """Attempts per second at each service and calls per second on each edge, top down."""
-    lam = np.zeros(len(fm.services))
+    lam = [0.0] * len(fm.services)  # floats: a few of them, added one at a time
     edge_calls: dict[str, float] = {}
     for entry, rate in zip(fm.entries, entry_rates, strict=True):
         r = calls.get(entry.edge.name)
@@ -422,7 +436,7 @@ def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.n
                 edge_calls[e.name] = n
                 r = calls.get(e.name)
                 lam[e.callee] += n * (r.mean_attempts if r is not None else 1.0)
-    return lam, edge_calls
+    return np.array(lam), edge_calls
 
 
 _LAM_STEP = math.log(1.005)  # arrival rates within 0.5 % share a queue solution
@@ -462,6 +476,7 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
         jobs: dict[int, tuple] = {}
         calls: dict[str, CallResult] = {}
         keys: dict = {}
+        inputs = _inputs(fm, lam, edge_calls, memo)
         for si in fm.order:  # callees first
             s = fm.services[si]
             call_keys = []
@@ -485,9 +500,20 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
         new_lam, edge_calls = _rates(fm, entry_rates, queues, jobs, calls)
         done = np.all(np.abs(new_lam - lam) <= 1e-3 * (lam + 1e-9))
         lam = new_lam
-        if done:
+        # the next round would see the same levels, hence the same parts and rates
+        if done or _inputs(fm, lam, edge_calls, memo) == inputs:
             break
     return _assemble(fm, entry_rates, lam, edge_calls, queues, calls)
+
+
+def _inputs(fm: FlowModel, lam: np.ndarray, edge_calls: dict, memo: dict) -> tuple:
+    """What a round of the fixed point reads of the previous one: arrival rate levels,
+    call rate levels (for breakers) and retry budget shares."""
+    return (
+        tuple(_lam_level(x) for x in lam.tolist()),
+        tuple(_lam_level(edge_calls.get(e.name, 0.0)) for e, _ in fm.edge_entries() if e.breaker is not None),
+        tuple(round(memo[e.name].get("budget_q", 1.0), 3) for e, _ in fm.edge_entries() if e.budget is not None),
+    )
 
 
 def _idle(q: Queue) -> tuple[Queue, bool]:
