@@ -193,3 +193,5 @@ class Layout:
         self.edge_at = {name: base + j * len(EDGE_KEYS) for j, name in enumerate(self.edge_names)}
         self.size = base + len(self.edge_names) * len(EDGE_KEYS)
         self.scratch = np.zeros(self.size)  # where the solver builds a solution's vector
+        scalars = [o + np.arange(SCALARS) for o in range(0, base, SCOPE)]
+        self.fixed = np.concatenate([*scalars, np.arange(base, self.size)])  # figures every solution has

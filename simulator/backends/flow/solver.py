@@ -194,13 +194,21 @@ def _rtt_samples(fm: FlowModel, dists: list, weights: np.ndarray, slot: str) -> 
         return np.zeros(M)
     pick = np.searchsorted(np.cumsum(weights) / weights.sum(), fm.pool.u(slot + "/pick"), side="right")
     pick = np.minimum(pick, len(dists) - 1)
-    u = fm.pool.u(slot + "/rtt")
     out = np.empty(M)
     for k, d in enumerate(dists):
         sel = pick == k
         if sel.any():
-            out[sel] = d.ppf(u[sel]) if d is not None else 0.0
+            out[sel] = _ppf(fm, d, slot + "/rtt")[sel] if d is not None else 0.0
     return out
+
+
+def _ppf(fm: FlowModel, d, slot: str) -> np.ndarray:
+    """``d.ppf`` of the uniforms of ``slot`` (the same for every route that reads them)."""
+    key = ("ppf", slot, d.key if isinstance(d, _Sum) else id(d))
+    got = fm.memo.get(key)
+    if got is None:
+        got = fm.memo[key] = d.ppf(fm.pool.u(slot))
+    return got
 
 
 class _Sum:
@@ -208,6 +216,7 @@ class _Sum:
 
     def __init__(self, a, b) -> None:
         self.a, self.b = a, b
+        self.key = (id(a), id(b))
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
         return self.a.ppf(u) + self.b.ppf(u)
@@ -542,7 +551,8 @@ def _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls):
 
 def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Solution:
     lay = fm.layout
-    v = lay.scratch  # all zeros between solutions: only the nonzero figures are kept
+    v = lay.scratch  # all zeros between solutions: only the figures written are kept
+    touched = [lay.fixed]  # every scope's scalars and every edge's figures
     for k, (entry, rate) in enumerate(zip(fm.entries, entry_rates, strict=True)):
         r = calls[entry.edge.name]
         if r._unit is None:
@@ -551,8 +561,8 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
                 late = lat > entry.deadline
                 out, lat = np.where(late, TIMEOUT, out), np.where(late, entry.deadline, lat)
             r._unit = _unit_scope(out, lat, r)
-        _add_scope(v, lay.entry_at[k], rate, r)
-        _add_scope(v, lay.service_at[entry.callee], rate, r)
+        touched.append(_add_scope(v, lay.entry_at[k], rate, r))
+        touched.append(_add_scope(v, lay.service_at[entry.callee], rate, r))
         _put_edge(v, lay.edge_at[entry.edge.name], rate, r)
     for s in fm.services:
         for group in s.groups:
@@ -561,7 +571,7 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
                 if r._unit is None:
                     r._unit = _unit_scope(r.out, r.lat, r)
                 n = edge_calls.get(e.name, 0.0)
-                _add_scope(v, lay.service_at[e.callee], n, r)
+                touched.append(_add_scope(v, lay.service_at[e.callee], n, r))
                 _put_edge(v, lay.edge_at[e.name], n, r)
     flows, overloaded = {}, {}
     for s in fm.services:
@@ -571,7 +581,7 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
         flows[s.index] = (q.arrival_alive, q.capacity)
         if q.overloaded:
             overloaded[s.index] = (q.arrival_alive, q.capacity)
-    index = np.flatnonzero(v)
+    index = np.unique(np.concatenate(touched))
     values = v[index]
     v[index] = 0.0
     return Solution(index, values, lay.size, [queues[s.index].busy for s in fm.services], overloaded, flows)
@@ -596,12 +606,15 @@ def _unit_scope(out: np.ndarray, lat: np.ndarray, r: CallResult) -> tuple[np.nda
 _OUTCOME_SLOTS = np.arange(4, SCALARS)  # outcomes, then attempt outcomes
 
 
-def _add_scope(v: np.ndarray, o: int, rate: float, r: CallResult) -> None:
-    """Add ``rate`` calls per second with result ``r`` to the scope at ``o``."""
+def _add_scope(v: np.ndarray, o: int, rate: float, r: CallResult) -> np.ndarray:
+    """Add ``rate`` calls per second with result ``r`` to the scope at ``o``; where
+    its counts went."""
     index, counts, _ = r._unit
     v[o] += rate
     v[o + 1] += rate * r.mean_attempts
-    v[o + index] += counts * (rate / M)
+    at = o + index
+    v[at] += counts * (rate / M)
+    return at
 
 
 def _put_edge(v: np.ndarray, o: int, calls: float, r: CallResult) -> None:
