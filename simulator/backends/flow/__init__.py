@@ -280,11 +280,21 @@ class _Replay:
             at = after[np.searchsorted(t, starts, side="right")]
         else:
             at = np.broadcast_to(counts0, (len(starts), len(counts0)))
-        index: dict[tuple, int] = {}
-        sid = np.fromiter((index.setdefault(row, len(index)) for row in map(tuple, at.tolist())), np.intp, len(at))
+        radix = np.repeat(size + 1, 2)
+        if float(np.prod(radix.astype(float))) < 2.0**62:  # one integer per row
+            code = at @ np.concatenate(([1], np.cumprod(radix[:-1])))
+            _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+            met = np.argsort(first)  # number the states in the order they are met
+            rank = np.empty_like(met)
+            rank[met] = np.arange(len(met))
+            sid, rows = rank[inverse.ravel()], map(tuple, at[first[met]].tolist())
+        else:
+            index: dict[tuple, int] = {}
+            sid = np.fromiter((index.setdefault(row, len(index)) for row in map(tuple, at.tolist())), np.intp, len(at))
+            rows = iter(index)
         bounds = np.cumsum([0] + [len(s.zones) for s in self.fm.services])
         states = []
-        for row in index:
+        for row in rows:
             pairs = list(zip(row[0::2], row[1::2], strict=True))
             states.append(tuple(tuple(pairs[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)))
         return sid, states
