@@ -23,6 +23,7 @@ state: the solution flags it and the caller steps a fluid queue instead.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -449,7 +450,7 @@ def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.n
 
 
 _LAM_STEP = math.log(1.005)  # arrival rates within 0.5 % share a queue solution
-_MEMO_LIMIT = 6000
+_MEMO_LIMIT = 12000
 
 
 def _lam_level(lam: float) -> int:
@@ -462,8 +463,9 @@ def _cached(fm: FlowModel, key: tuple, compute):
     memo = fm.memo
     hit = memo.get(key)
     if hit is None:
-        if len(memo) > _MEMO_LIMIT:
-            memo.clear()
+        if len(memo) > _MEMO_LIMIT:  # forget the older half (a state's parts are stored together)
+            for old in list(itertools.islice(memo, len(memo) // 2)):
+                del memo[old]
         hit = memo[key] = compute()
     return hit
 
