@@ -280,6 +280,15 @@ class _Replay:
             at = after[np.searchsorted(t, starts, side="right")]
         else:
             at = np.broadcast_to(counts0, (len(starts), len(counts0)))
+        spans, a = [], 0
+        for svc in self.fm.services:
+            spans.append((a, a + len(svc.zones)))
+            a += len(svc.zones)
+
+        def state_of(row: tuple) -> tuple:
+            pairs = list(zip(row[0::2], row[1::2], strict=True))
+            return tuple(tuple(pairs[a:b]) for a, b in spans)
+
         radix = np.repeat(size + 1, 2)
         if float(np.prod(radix.astype(float))) < 2.0**62:  # one integer per row
             code = at @ np.concatenate(([1], np.cumprod(radix[:-1])))
@@ -287,17 +296,17 @@ class _Replay:
             met = np.argsort(first)  # number the states in the order they are met
             rank = np.empty_like(met)
             rank[met] = np.arange(len(met))
-            sid, rows = rank[inverse.ravel()], map(tuple, at[first[met]].tolist())
-        else:
-            index: dict[tuple, int] = {}
-            sid = np.fromiter((index.setdefault(row, len(index)) for row in map(tuple, at.tolist())), np.intp, len(at))
-            rows = iter(index)
-        bounds = np.cumsum([0] + [len(s.zones) for s in self.fm.services])
-        states = []
-        for row in rows:
-            pairs = list(zip(row[0::2], row[1::2], strict=True))
-            states.append(tuple(tuple(pairs[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)))
-        return sid, states
+            known = self.cache.setdefault("states", {})  # code -> state, across replications
+            states = []
+            for j in first[met].tolist():
+                st = known.get(int(code[j]))
+                if st is None:
+                    st = known[int(code[j])] = state_of(tuple(at[j].tolist()))
+                states.append(st)
+            return rank[inverse.ravel()], states
+        index: dict[tuple, int] = {}
+        sid = np.fromiter((index.setdefault(row, len(index)) for row in map(tuple, at.tolist())), np.intp, len(at))
+        return sid, [state_of(row) for row in index]
 
     def solution(self, state: tuple, rates: tuple, waits: dict | None = None) -> Solution:
         if not waits:

@@ -583,7 +583,8 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
         flows[s.index] = (q.arrival_alive, q.capacity)
         if q.overloaded:
             overloaded[s.index] = (q.arrival_alive, q.capacity)
-    index = np.unique(np.concatenate(touched))
+    index = np.sort(np.concatenate(touched))
+    index = index[np.concatenate(([True], index[1:] != index[:-1]))]
     values = v[index]
     v[index] = 0.0
     return Solution(index, values, lay.size, [queues[s.index].busy for s in fm.services], overloaded, flows)
