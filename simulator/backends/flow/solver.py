@@ -482,12 +482,12 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
         rk = ("route", e.name, state[e.callee], None if e.caller is None else state[e.caller])
         routes[e.name] = _cached(fm, rk, lambda e=e, entry=entry: _route(fm, e, state, entry))
         route_keys[e.name] = rk
+    inputs = _inputs(fm, lam, edge_calls, memo)
     for _ in range(MAX_ITERATIONS):
         queues: dict[int, Queue] = {}
         jobs: dict[int, tuple] = {}
         calls: dict[str, CallResult] = {}
         keys: dict = {}
-        inputs = _inputs(fm, lam, edge_calls, memo)
         for si in fm.order:  # callees first
             s = fm.services[si]
             call_keys = []
@@ -496,13 +496,15 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
                     calls[e.name], ck = _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls)
                     call_keys.append(ck)
             jk = ("job", si, tuple(call_keys))
-            jobs[si] = _cached(fm, jk, lambda s=s, calls=calls: _job(fm, s, calls))
+            job = fm.memo.get(jk)
+            jobs[si] = job if job is not None else _cached(fm, jk, lambda s=s, calls=calls: _job(fm, s, calls))
             level = _lam_level(lam[si])
             wait = waits.get(si)
             qk = ("queue", si, state[si], level, jk, wait)
             lam_q = math.exp(level * _LAM_STEP) if lam[si] > 0 else 0.0
-            queues[si], idle = _cached(fm, qk, lambda s=s, si=si, lam_q=lam_q, wait=wait, jobs=jobs: _idle(_queue(
-                fm, s, lam_q, state[si], jobs[si], wait)))
+            queue = fm.memo.get(qk)
+            queues[si], idle = queue if queue is not None else _cached(
+                fm, qk, lambda s=s, si=si, lam_q=lam_q, wait=wait, jobs=jobs: _idle(_queue(fm, s, lam_q, state[si], jobs[si], wait)))
             # a call sees only the queue's waits and shedding: with neither, the
             # arrival rate does not matter, and the calls into it are shared by all rates
             keys[si] = ("idle" if idle else qk, jk)
@@ -511,8 +513,11 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
         new_lam, edge_calls = _rates(fm, entry_rates, queues, jobs, calls)
         done = np.all(np.abs(new_lam - lam) <= 1e-3 * (lam + 1e-9))
         lam = new_lam
+        if done:
+            break
         # the next round would see the same levels, hence the same parts and rates
-        if done or _inputs(fm, lam, edge_calls, memo) == inputs:
+        inputs, last = _inputs(fm, lam, edge_calls, memo), inputs
+        if inputs == last:
             break
     return _assemble(fm, entry_rates, lam, edge_calls, queues, calls)
 
@@ -546,7 +551,8 @@ def _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls):
         result = _call(fm, e, routes[e.name], queues[e.callee], jobs[e.callee], local)
         return result, local.get("budget_q", 1.0)
 
-    result, q_out = _cached(fm, ck, compute)
+    hit = fm.memo.get(ck)
+    result, q_out = hit if hit is not None else _cached(fm, ck, compute)
     m["budget_q"] = q_out
     return result, ck
 
