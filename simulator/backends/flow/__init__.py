@@ -147,6 +147,8 @@ class _Grid:
         t = a
         while t < b:
             i = min(int(t / self.step), len(self.weights) - 1)
+            if self.grid[i + 1] <= t and i + 1 < len(self.weights):
+                i += 1  # t / step rounded below a cell edge that t already reached
             stop = min(b, self.grid[i + 1])
             yield t, stop, self.levels[self.code[i]], float(self.per_s[i])
             t = stop
@@ -265,7 +267,7 @@ class _Replay:
         counts0 = np.stack([size, np.zeros_like(size)], axis=1).ravel()  # everything up, in rotation
         ch = self.changes
         if ch:
-            t, r, srv, rot = (np.array(x, dtype=d) for x, d in zip(zip(*ch), (float, np.intp, bool, bool), strict=True))
+            t, r, srv, rot = (np.array(x, dtype=d) for x, d in zip(zip(*ch, strict=True), (float, np.intp, bool, bool), strict=True))
             # each replica's status before its change (every replica starts serving, in rotation)
             order = np.argsort(r, kind="stable")
             same = r[order[1:]] == r[order[:-1]]

@@ -115,7 +115,7 @@ def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, job: tuple,
         return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
     lam_alive = lam * alive / in_rot
     lam_r = lam_alive / alive
-    hold, mean_h = job[0], job[3]
+    mean_h = job[3]
     c = s.workers
     if mean_h <= 0.0:
         return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
