@@ -133,3 +133,99 @@ def test_flow_retry_amplification():
     # M virtual calls: the binomial sampling error of the pool of virtual requests
     assert res.requests["edges"]["front->back"]["amplification"] == pytest.approx(attempts, abs=4 * 1.5 / np.sqrt(1024))
     assert 1 - res.requests["system"]["availability"].mean == pytest.approx(failure, abs=4 * np.sqrt(failure / 1024))
+
+
+def _diurnal_grid():
+    from simulator.backends.flow import _Grid
+    from simulator.backends.requests.traffic import RateFunction
+
+    doc = {**CAPACITY_LOSS, "traffic": [{"entry": "q", "rate": "100/s", "diurnal": {"peak_to_trough": 3}}]}
+    model = simulator.from_dict(doc)
+    return _Grid([RateFunction(t) for t in model.traffic], 30.0, 2 * 86400.0)
+
+
+def _piece_weights(grid, a, b):
+    out = {}
+    for start, stop, levels, per_s in grid.pieces(a, b):
+        out[levels] = out.get(levels, 0.0) + per_s * max(0.0, min(stop, grid.end) - max(start, grid.t0))
+    return out
+
+
+def test_grid_weights_equal_the_sum_of_pieces():
+    """A stretch's weight by traffic level is the sum over its pieces, for stretches inside
+    one grid cell, across two adjacent cells and across many."""
+    grid = _diurnal_grid()
+    rng = np.random.default_rng(4)
+    starts = rng.uniform(0.0, grid.end, 300)
+    spans = np.concatenate([rng.uniform(0.0, 60.0, 100), rng.uniform(60.0, 120.0, 100), rng.uniform(1e3, 4e4, 100)])
+    stops = np.minimum(starts + spans, grid.end)
+    weights = grid.level_weights(starts, stops)
+    columns = grid.level_list()
+    for a, b, row in zip(starts, stops, weights, strict=True):
+        expected = _piece_weights(grid, a, b)
+        got = {columns[k]: w for k, w in enumerate(row) if w > 0}
+        assert got.keys() <= expected.keys()
+        for levels, w in expected.items():
+            assert got.get(levels, 0.0) == pytest.approx(w, rel=1e-9, abs=1e-6), (a, b)
+
+
+def _shop_plan(horizon: str = "30d"):
+    from simulator.engine.plan import compile_plan
+    from simulator.units import parse_duration
+
+    return compile_plan(simulator.load("topologies/shop-two-regions.yaml"), horizon_s=parse_duration(horizon))
+
+
+def test_solutions_do_not_depend_on_what_was_solved_before():
+    """Parts shared between states and rates (calls into idle queues, RTT quantiles,
+    unit scopes) give exactly the solution a fresh model gives."""
+    from simulator.backends.flow import LEVEL, solve
+    from simulator.backends.flow.model import FlowModel
+
+    plan = _shop_plan()
+    shared = FlowModel(plan)
+    up = tuple(tuple((n, 0) for n in svc.size.values()) for svc in shared.services)
+    cart_down = (up[0], ((1, 1),) + up[1][1:], *up[2:])
+    zone_out = tuple(((0, 0),) + s[1:] if len(s) > 1 else s for s in up)
+    base = shared.entries[0].spec.rate_per_s
+    cases = [(st, (base * LEVEL**lv,)) for lv in (-10, 0, 7) for st in (up, cart_down, zone_out)]
+    for state, rates in cases:
+        solve(shared, state, rates)
+    for state, rates in reversed(cases):
+        got, fresh = solve(shared, state, rates), solve(FlowModel(plan), state, rates)
+        np.testing.assert_array_equal(got.dense(), fresh.dense())
+        assert got.overloaded == fresh.overloaded and got.flows == fresh.flows
+
+
+def test_steady_intervals_added_in_bulk_equal_stepping_them():
+    """A replication's totals are the same (to 1e-9) whether its steady intervals are
+    added up by state and level at once or stepped piece by piece (lightly loaded
+    states, which one scaled solution stands for, stay added up)."""
+    from simulator.backends import flow
+
+    plan = _shop_plan("20d")
+    seed = np.random.SeedSequence(3)
+    bulk = flow.run_replication(plan, seed, 0).extra["requests"]
+    original = flow._Replay._classify
+
+    def everything_stepped(self, states, sid, nz, rates, grid):  # but the lightly loaded states
+        light, _ = original(self, states, sid, nz, rates, grid)
+        return light, np.array([light[s] is None for s in sid], dtype=bool)
+
+    flow._CACHE.clear()
+    try:
+        flow._Replay._classify = everything_stepped
+        stepped = flow.run_replication(plan, seed, 0).extra["requests"]
+    finally:
+        flow._Replay._classify = original
+    for kind in ("entries", "services", "edges"):
+        for name, figures in bulk[kind].items():
+            for key, value in figures.items():
+                other = stepped[kind][name][key]
+                if isinstance(value, dict):
+                    for k, v in value.items():
+                        assert other[k] == pytest.approx(v, rel=1e-9, abs=1e-9), (kind, name, key, k)
+                elif hasattr(value, "dense"):
+                    np.testing.assert_allclose(other.dense(), value.dense(), rtol=1e-9, atol=1e-6)
+                elif isinstance(value, (int, float)):
+                    assert other == pytest.approx(value, rel=1e-9, abs=1e-9), (kind, name, key)

@@ -22,9 +22,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from simulator.backends.flow.model import FlowModel
+from simulator.backends.flow.model import EDGE_KEYS, N_OUT, SCALARS, SCOPE, FlowModel
 from simulator.backends.flow.rotation import replica_changes
-from simulator.backends.flow.solver import N_OUT, Solution, solve
+from simulator.backends.flow.solver import Solution, solve
 from simulator.backends.requests.traffic import RateFunction, flash_schedule
 from simulator.engine import fast
 from simulator.engine.control import simulate_failures
@@ -107,23 +107,37 @@ class _Grid:
         uniq, self.code = np.unique(flat, return_inverse=True)
         combos = np.array(np.unravel_index(uniq, tuple(radix))) + lv.min(axis=1, keepdims=True)
         self.levels = [tuple(int(x) for x in combos[:, k]) for k in range(combos.shape[1])]
-        self.cum = np.concatenate(([0.0], np.cumsum(self.weights)))
+        self._by_level: tuple | None = None
 
-    def _inside(self, a: float, b: float) -> float:
-        return max(0.0, min(b, self.end) - max(a, self.t0))
+    def level_list(self) -> list[tuple]:
+        """Every combination of levels, in the order of :meth:`level_weights`' columns."""
+        return [(0,) * self.n_entries] if self.homogeneous else self.levels
 
-    def levels_between(self, a: float, b: float) -> list[tuple[tuple, float]]:
-        """(levels, weight) of the stretch ``[a, b)``."""
+    def level_weights(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Weights of each stretch ``[a[j], b[j])`` by level combination (rows by
+        stretch, columns as :meth:`level_list`)."""
         if self.homogeneous:
-            return [((0,) * self.n_entries, self._inside(a, b))]
-        ia = min(int(a / self.step), len(self.weights) - 1)
-        ib = min(int(b / self.step), len(self.weights) - 1)
-        if ia == ib:
-            return [(self.levels[self.code[ia]], self.per_s[ia] * self._inside(a, b))]
-        out = np.bincount(self.code[ia + 1 : ib], weights=self.weights[ia + 1 : ib], minlength=len(self.levels))
-        out[self.code[ia]] += self.per_s[ia] * self._inside(a, self.grid[ia + 1])
-        out[self.code[ib]] += self.per_s[ib] * self._inside(self.grid[ib], b)
-        return [(self.levels[k], float(out[k])) for k in np.flatnonzero(out > 0)]
+            return np.clip(np.minimum(b, self.end) - np.maximum(a, self.t0), 0.0, None)[:, None]
+        return np.maximum(self._cumulative(b) - self._cumulative(a), 0.0)
+
+    def _cumulative(self, t: np.ndarray) -> np.ndarray:
+        """Weight of each level combination counted before each time in ``t``."""
+        if self._by_level is None:
+            # runs of cells at one level: each run's start, its level, and the weight of
+            # every level before it; within a run, the running weight of all cells
+            starts = np.flatnonzero(np.diff(self.code, prepend=-1))
+            before = np.zeros((len(starts), len(self.levels)))
+            run_w = np.add.reduceat(self.weights, starts)
+            np.add.at(before, (np.arange(1, len(starts)), self.code[starts[:-1]]), run_w[:-1])
+            cum = np.concatenate(([0.0], np.cumsum(self.weights)))
+            self._by_level = (starts, np.cumsum(before, axis=0), cum)
+        starts, before, cum = self._by_level
+        i = np.minimum((t / self.step).astype(np.intp), len(self.weights) - 1)
+        run = np.searchsorted(starts, i, side="right") - 1
+        out = before[run]
+        part = np.clip(np.minimum(t, self.end) - np.maximum(self.grid[i], self.t0), 0.0, None)
+        out[np.arange(len(t)), self.code[i]] += (cum[i] - cum[starts[run]]) + self.per_s[i] * part
+        return out
 
     def pieces(self, a: float, b: float) -> Iterator[tuple[float, float, tuple, float]]:
         """``[a, b)`` cut where the level changes: (start, stop, levels, weight per second)."""
@@ -133,65 +147,48 @@ class _Grid:
         t = a
         while t < b:
             i = min(int(t / self.step), len(self.weights) - 1)
+            if self.grid[i + 1] <= t and i + 1 < len(self.weights):
+                i += 1  # t / step rounded below a cell edge that t already reached
             stop = min(b, self.grid[i + 1])
             yield t, stop, self.levels[self.code[i]], float(self.per_s[i])
             t = stop
 
 
-_EDGE_KEYS = ("calls", "attempts", "retries", "breaker_rejected", "budget_denied", "breaker_open")
-_SCALARS = 4 + 2 * N_OUT  # calls, attempts, busy, waiting, outcomes, attempt outcomes
-_SCOPE = _SCALARS + 2 * BUCKETS  # ... then the ok and failed latency histograms
-
-
 class _Totals:
     """Expected counts of one replication, in the shape of a ``requests`` snapshot.
 
-    Every figure of a solution is laid out in one flat vector (computed once per
-    solution), so adding a state's time is a single vector operation.
+    Every figure of a solution is laid out in one flat vector (see
+    :class:`~simulator.backends.flow.model.Layout`), so adding a state's time is a
+    single vector operation.
     """
 
     def __init__(self, fm: FlowModel) -> None:
         self.fm = fm
-        self.names = [("entry", e.label) for e in fm.entries] + [("service", s.name) for s in fm.services]
-        self.edge_names = [e.name for e in fm.edges()]
-        self.vec = np.zeros(len(self.names) * _SCOPE + len(self.edge_names) * len(_EDGE_KEYS))
-
-    def vector(self, sol: Solution) -> np.ndarray:
-        if sol.vector is not None:
-            return sol.vector
-        v = np.zeros_like(self.vec)
-        scopes = {("entry", k): sc for k, sc in sol.entries.items()}
-        scopes.update({("service", k): sc for k, sc in sol.services.items()})
-        for i, name in enumerate(self.names):
-            sc = scopes[name]
-            o = i * _SCOPE
-            v[o : o + 4] = (sc["calls"], sc["attempts"], sc.get("busy", 0.0), sc.get("waiting", 0.0))
-            v[o + 4 : o + 4 + N_OUT] = sc["outcomes"]
-            v[o + 4 + N_OUT : o + _SCALARS] = sc["attempt_outcomes"]
-            for idx, w in sc["ok"]:
-                np.add.at(v, o + _SCALARS + idx, w)
-            for idx, w in sc["fail"]:
-                np.add.at(v, o + _SCALARS + BUCKETS + idx, w)
-        base = len(self.names) * _SCOPE
-        for j, name in enumerate(self.edge_names):
-            fig = sol.edges[name]
-            v[base + j * len(_EDGE_KEYS) : base + (j + 1) * len(_EDGE_KEYS)] = [fig[k] for k in _EDGE_KEYS]
-        sol.vector = v
-        return v
+        self.names = fm.layout.scopes
+        self.edge_names = fm.layout.edge_names
+        self.vec = np.zeros(fm.layout.size)
 
     def add(self, sol: Solution, seconds: float) -> None:
         if seconds > 0:
-            self.vec += self.vector(sol) * seconds
+            self.vec[sol.index] += sol.values * seconds
+
+    def add_many(self, sols: list[Solution], seconds: list[float]) -> None:
+        """Add each solution's time at once."""
+        if not sols:
+            return
+        idx = np.concatenate([sol.index for sol in sols])
+        val = np.concatenate([sol.values for sol in sols]) * np.repeat(seconds, [len(sol.index) for sol in sols])
+        self.vec += np.bincount(idx, weights=val, minlength=len(self.vec))
 
     def _scope(self, name: tuple) -> dict:
-        o = self.names.index(name) * _SCOPE
+        o = self.names.index(name) * SCOPE
         v = self.vec
-        ok, fail = v[o + _SCALARS : o + _SCALARS + BUCKETS], v[o + _SCALARS + BUCKETS : o + _SCOPE]
+        ok, fail = v[o + SCALARS : o + SCALARS + BUCKETS], v[o + SCALARS + BUCKETS : o + SCOPE]
         return {
             "calls": float(v[o]),
             "outcomes": dict(zip(OUTCOMES, v[o + 4 : o + 4 + N_OUT].tolist(), strict=True)),
             "attempts": float(v[o + 1]),
-            "attempt_outcomes": dict(zip(OUTCOMES, v[o + 4 + N_OUT : o + _SCALARS].tolist(), strict=True)),
+            "attempt_outcomes": dict(zip(OUTCOMES, v[o + 4 + N_OUT : o + SCALARS].tolist(), strict=True)),
             "in_flight": 0.0,
             "latency_ok": _frozen(ok),
             "latency_all": _frozen(ok + fail),
@@ -200,8 +197,8 @@ class _Totals:
         }
 
     def _edge(self, j: int) -> dict:
-        base = len(self.names) * _SCOPE + j * len(_EDGE_KEYS)
-        return dict(zip(_EDGE_KEYS, self.vec[base : base + len(_EDGE_KEYS)].tolist(), strict=True))
+        base = len(self.names) * SCOPE + j * len(EDGE_KEYS)
+        return dict(zip(EDGE_KEYS, self.vec[base : base + len(EDGE_KEYS)].tolist(), strict=True))
 
     def snapshot(self, plan: Plan) -> dict:
         observed = plan.horizon_s
@@ -241,40 +238,83 @@ class _Replay:
 
     def __init__(self, plan: Plan, fm: FlowModel, cache: dict, changes: list) -> None:
         self.plan, self.fm, self.cache = plan, fm, cache
-        self.changes, self.pos = changes, 0
-        self.status = {int(r): (True, True) for s in plan.services for r in s.replicas}
-        self.zone_of = {int(r): z for s in plan.services for r, z in zip(s.replicas, s.zones, strict=True)}
-        self.service_of = {int(r): s.index for s in plan.services for r in s.replicas}
-        self.counts = [{z: [n, 0] for z, n in s.size.items()} for s in fm.services]
-        self._state = [self._service_state(i) for i in range(len(fm.services))]
+        self.changes = changes
         self.backlog: dict[int, list[float]] = {}  # service -> [requests waiting, replicas holding them]
         self.totals = _Totals(fm)
         self.steady: dict[tuple, float] = {}
         self.timeline = Timeline(plan.timeline_s, plan.end_s) if plan.timeline_s else None
         self._rates: dict[tuple, tuple] = {}
 
-    def advance(self, t: float) -> None:
-        """Apply every replica change at or before ``t``."""
-        while self.pos < len(self.changes) and self.changes[self.pos][0] <= t:
-            _, r, serving, rotation = self.changes[self.pos]
-            self.pos += 1
-            old = self.status[r]
-            cell = self.counts[self.service_of[r]][self.zone_of[r]]
-            for (srv, rot), sign in ((old, -1), ((serving, rotation), 1)):
-                if rot:
-                    cell[0 if srv else 1] += sign
-            self.status[r] = (serving, rotation)
-            si = self.service_of[r]
-            self._state[si] = self._service_state(si)
+    def _cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each replica's (service, zone) cell, and every cell's replicas."""
+        got = self.cache.get("cells")
+        if got is None:
+            index = {(s.index, z): k for k, (s, z) in enumerate((s, z) for s in self.fm.services for z in s.zones)}
+            comps = [(int(r), index[s.index, z]) for s in self.plan.services for r, z in zip(s.replicas, s.zones, strict=True)]
+            cell_of = np.zeros(max(r for r, _ in comps) + 1, dtype=np.intp)
+            for r, k in comps:
+                cell_of[r] = k
+            size = np.array([s.size[z] for s in self.fm.services for z in s.zones])
+            got = self.cache["cells"] = (cell_of, size)
+        return got
 
-    def _service_state(self, si: int) -> tuple:
-        c = self.counts[si]
-        return tuple(tuple(c[z]) for z in self.fm.services[si].zones)
+    def _states(self, starts: np.ndarray) -> tuple[np.ndarray, list[tuple]]:
+        """The balancers' state at each start time (the changes at or before it applied):
+        an index into the list of distinct states, in the order they are first met.
 
-    def state(self) -> tuple:
-        return tuple(self._state)
+        A state is, per service and zone, (alive, dead) replicas in rotation."""
+        cell_of, size = self._cells()
+        counts0 = np.stack([size, np.zeros_like(size)], axis=1).ravel()  # everything up, in rotation
+        ch = self.changes
+        if ch:
+            t, r, srv, rot = (np.array(x, dtype=d) for x, d in zip(zip(*ch, strict=True), (float, np.intp, bool, bool), strict=True))
+            # each replica's status before its change (every replica starts serving, in rotation)
+            order = np.argsort(r, kind="stable")
+            same = r[order[1:]] == r[order[:-1]]
+            prev_srv, prev_rot = np.ones(len(ch), dtype=bool), np.ones(len(ch), dtype=bool)
+            prev_srv[order[1:][same]] = srv[order[:-1][same]]
+            prev_rot[order[1:][same]] = rot[order[:-1][same]]
+            rows, cell = np.arange(len(ch)), 2 * cell_of[r]
+            delta = np.zeros((len(ch), len(counts0)), dtype=np.intp)
+            np.add.at(delta, (rows, cell + ~srv), rot.astype(np.intp))
+            np.add.at(delta, (rows, cell + ~prev_srv), -prev_rot.astype(np.intp))
+            after = np.vstack([counts0, counts0 + np.cumsum(delta, axis=0)])
+            at = after[np.searchsorted(t, starts, side="right")]
+        else:
+            at = np.broadcast_to(counts0, (len(starts), len(counts0)))
+        spans, a = [], 0
+        for svc in self.fm.services:
+            spans.append((a, a + len(svc.zones)))
+            a += len(svc.zones)
+
+        def state_of(row: tuple) -> tuple:
+            pairs = list(zip(row[0::2], row[1::2], strict=True))
+            return tuple(tuple(pairs[a:b]) for a, b in spans)
+
+        radix = np.repeat(size + 1, 2)
+        if float(np.prod(radix.astype(float))) < 2.0**62:  # one integer per row
+            code = at @ np.concatenate(([1], np.cumprod(radix[:-1])))
+            _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+            met = np.argsort(first)  # number the states in the order they are met
+            rank = np.empty_like(met)
+            rank[met] = np.arange(len(met))
+            known = self.cache.setdefault("states", {})  # code -> state, across replications
+            states = []
+            for j in first[met].tolist():
+                st = known.get(int(code[j]))
+                if st is None:
+                    st = known[int(code[j])] = state_of(tuple(at[j].tolist()))
+                states.append(st)
+            return rank[inverse.ravel()], states
+        index: dict[tuple, int] = {}
+        sid = np.fromiter((index.setdefault(row, len(index)) for row in map(tuple, at.tolist())), np.intp, len(at))
+        return sid, [state_of(row) for row in index]
 
     def solution(self, state: tuple, rates: tuple, waits: dict | None = None) -> Solution:
+        if not waits:
+            sol = self.cache.get((state, rates, ()))
+            if sol is not None:
+                return sol
         wkey = tuple(sorted((s, _level(w / 1e-3), round(share, 2)) for s, (w, share) in (waits or {}).items()))
         key = (state, rates, wkey)
         sol = self.cache.get(key)
@@ -301,7 +341,7 @@ class _Replay:
         for svc, counts in zip(self.fm.services, state, strict=True):
             alive = sum(a for a, _ in counts)
             if alive and svc.workers:
-                util = max(util, sol.services[svc.name]["busy"] / (alive * svc.workers))
+                util = max(util, sol.busy[svc.index] / (alive * svc.workers))
         light[state] = rates if (not sol.overloaded and util * peak < 0.35) else None
         return light[state]
 
@@ -315,27 +355,68 @@ class _Replay:
             self._rates[levels] = got
         return got
 
-    def interval(self, a: float, b: float, grid: _Grid) -> None:
-        """The replicas' state holds on ``[a, b)``: steady solutions by traffic level,
-        unless a queue is backed up or a level overloads a service."""
-        self.advance(a)
-        state = self.state()
-        if not self.backlog and self.timeline is None:
-            parts = [(self.rates(levels), weight) for levels, weight in grid.levels_between(a, b)]
-            if not parts:
-                return  # before the window: nothing to count, no backlog to carry
-            light = self.light_rates(state, parts[0][0], grid)
-            if light is not None:  # lightly loaded whatever the level: counts scale with the rate
-                key = (state, light)
-                ref = sum(light)
-                self.steady[key] = self.steady.get(key, 0.0) + sum(w * sum(r) / ref for r, w in parts)
-                return
-            sols = [self.solution(state, rates) for rates, _ in parts]
-            if not any(sol.overloaded for sol in sols):
-                for rates, weight in parts:
-                    key = (state, rates)
-                    self.steady[key] = self.steady.get(key, 0.0) + weight
-                return
+    def replay(self, cuts: list[float], grid: _Grid) -> None:
+        """Every interval between consecutive ``cuts``.
+
+        Intervals in a state that is steady at each of its traffic levels are added up
+        for all of them at once (their weights by level in one pass); the others, and
+        every interval while a queue is backed up, are stepped in time order.
+        """
+        a, b = np.asarray(cuts[:-1]), np.asarray(cuts[1:])
+        sid, states = self._states(a)
+        if self.timeline is not None:  # every second counts on the timeline: step them all
+            for j in range(len(a)):
+                self._pieces(float(a[j]), float(b[j]), states[sid[j]], grid)
+            return
+        w = grid.level_weights(a, b)
+        nz = w > 0
+        rates = [self.rates(levels) for levels in grid.level_list()]
+        light, unsafe = self._classify(states, sid, nz, rates, grid)
+        bulk = np.ones(len(a), dtype=bool)
+        for j in range(int(np.argmax(unsafe)) if unsafe.any() else len(a), len(a)):
+            if self.backlog or unsafe[j]:
+                bulk[j] = False
+                self._pieces(float(a[j]), float(b[j]), states[sid[j]], grid)
+        self._add_steady(states, sid[bulk], w[bulk], light, rates)
+
+    def _classify(self, states, sid, nz, rates, grid) -> tuple[list, np.ndarray]:
+        """Each state's light reference rates (None: not light) and which intervals
+        meet an overloaded level (these need the fluid backlog)."""
+        has = nz.any(axis=1)
+        light: list = [None] * len(states)
+        overloaded = np.zeros((len(states), len(rates)), dtype=bool)
+        present = np.zeros((len(states), len(rates)), dtype=bool)
+        np.logical_or.at(present, sid, nz)
+        first = np.flatnonzero(has)
+        _, at = np.unique(sid[first], return_index=True)
+        for j in np.sort(first[at]):  # states in the order they are met
+            s, state = sid[j], states[sid[j]]
+            light[s] = self.light_rates(state, rates[int(np.argmax(nz[j]))], grid)
+            if light[s] is None:
+                for k in np.flatnonzero(present[s]):
+                    overloaded[s, k] = bool(self.solution(state, rates[k]).overloaded)
+        unsafe = (nz & overloaded[sid]).any(axis=1)
+        return light, unsafe
+
+    def _add_steady(self, states, sid, w, light, rates) -> None:
+        """Add the steady time of the intervals ``sid`` (their weights ``w``) by state and level."""
+        is_light = np.array([x is not None for x in light], dtype=bool)
+        if is_light.any():
+            total = np.array([sum(r) for r in rates])
+            ref = np.array([sum(x) if x is not None else 1.0 for x in light])
+            sel = is_light[sid]
+            lw = np.bincount(sid[sel], weights=(w[sel] @ total) / ref[sid[sel]], minlength=len(states))
+            for s in np.flatnonzero(lw > 0):  # lightly loaded: counts scale with the rate
+                key = (states[s], light[s])
+                self.steady[key] = self.steady.get(key, 0.0) + float(lw[s])
+        sel = ~is_light[sid]
+        by_level = np.zeros((len(states), len(rates)))
+        np.add.at(by_level, sid[sel], w[sel])
+        for s, k in zip(*np.nonzero(by_level > 0), strict=True):
+            key = (states[s], rates[k])
+            self.steady[key] = self.steady.get(key, 0.0) + float(by_level[s, k])
+
+    def _pieces(self, a: float, b: float, state: tuple, grid: _Grid) -> None:
         for start, stop, levels, per_s in grid.pieces(a, b):
             self.piece(start, stop, state, self.rates(levels), per_s)
 
@@ -372,12 +453,10 @@ class _Replay:
         if tl is None or b <= a:
             return
         if sol.timeline is None:  # per second: requests, successes, their latency histogram
-            hist = np.zeros(BUCKETS)
-            for sc in sol.entries.values():
-                for idx, w in sc["ok"]:
-                    np.add.at(hist, idx, w)
-            calls = sum(sc["calls"] for sc in sol.entries.values())
-            ok = sum(sc["outcomes"][0] for sc in sol.entries.values())
+            v, at = sol.dense(), self.fm.layout.entry_at
+            hist = sum(v[o + SCALARS : o + SCALARS + BUCKETS] for o in at)
+            calls = sum(float(v[o]) for o in at)
+            ok = sum(float(v[o + 4]) for o in at)  # the first outcome is success
             sol.timeline = (calls, ok, hist.astype(np.float32))
         calls, ok, hist = sol.timeline
         w = tl.width_s
@@ -395,8 +474,8 @@ class _Replay:
         return max(0.0, min(b, self.plan.end_s) - max(a, self.plan.warmup_s))
 
     def finish(self) -> dict:
-        for (state, rates), seconds in self.steady.items():
-            self.totals.add(self.solution(state, rates), seconds)
+        keys = list(self.steady)
+        self.totals.add_many([self.solution(*key) for key in keys], [self.steady[key] for key in keys])
         return self.totals.snapshot(self.plan)
 
 
@@ -415,8 +494,7 @@ def run_replication(plan: Plan, rep_seed: np.random.SeedSequence, index: int) ->
         if grid is None:
             grid = cache["grid"] = _Grid(_rate_functions(plan, rep), plan.warmup_s, plan.end_s)
     cuts = sorted({0.0, plan.end_s} | {c[0] for c in changes if c[0] < plan.end_s})
-    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-        replay.interval(a, b, grid)
+    replay.replay(cuts, grid)
     record = summarise_trace(plan, trace, index)
     record.extra["requests"] = replay.finish()
     if replay.timeline is not None:

@@ -14,12 +14,20 @@ import numpy as np
 
 from simulator.backends.requests.build import call_groups
 from simulator.engine.plan import Plan
+from simulator.metrics.histogram import BUCKETS
+from simulator.metrics.outcomes import OUTCOMES
 from simulator.rng import name_key
 
-__all__ = ["M", "Pool", "ServiceModel", "EdgeModel", "EntryModel", "FlowModel"]
+__all__ = ["M", "Pool", "ServiceModel", "EdgeModel", "EntryModel", "FlowModel", "Layout"]
 
 #: Virtual requests per distribution.
 M = 1024
+N_OUT = len(OUTCOMES)
+#: A scope's figures in a solution vector: calls, attempts, busy, waiting, outcomes,
+#: attempt outcomes (the scalars), then its ok and failed latency histograms.
+SCALARS = 4 + 2 * N_OUT
+SCOPE = SCALARS + 2 * BUCKETS
+EDGE_KEYS = ("calls", "attempts", "retries", "breaker_rejected", "budget_denied", "breaker_open")
 
 
 class Pool:
@@ -35,6 +43,14 @@ class Pool:
             rng = np.random.default_rng([self.seed, name_key(slot)])
             got = (rng.permutation(M) + rng.random(M)) / M
             self._cache[slot] = got
+        return got
+
+    def u_min(self, slot: str) -> float:
+        """The smallest of ``u(slot)``."""
+        key = "min:" + slot
+        got = self._cache.get(key)
+        if got is None:
+            got = self._cache[key] = float(self.u(slot).min())
         return got
 
     def perm(self, slot: str) -> np.ndarray:
@@ -134,6 +150,7 @@ class FlowModel:
             self.entries.append(EntryModel(t.label, t, edge, callee, t.deadline_s, t.from_, order))
         self.order = list(plan.order)  # callees before callers
         self.memo: dict = {}  # small results reused between states (queue waits)
+        self.layout = Layout(self)
 
     def pair_rtt(self, a: str, b: str) -> Any:
         for pair in self.net.region_pairs:
@@ -146,8 +163,35 @@ class FlowModel:
         return self.net.client.mean + extra
 
     def edges(self) -> list[EdgeModel]:
+        """Every edge: the entries', then each service's calls."""
         out = [e.edge for e in self.entries]
         for svc in self.services:
             for group in svc.groups:
                 out.extend(group)
         return out
+
+    def edge_entries(self) -> list[tuple[EdgeModel, EntryModel | None]]:
+        """Every edge with the entry it carries traffic from (None for a call)."""
+        got = self.memo.get("edge entries")
+        if got is None:
+            by_edge = {id(en.edge): en for en in self.entries}
+            got = self.memo["edge entries"] = [(e, by_edge.get(id(e))) for e in self.edges()]
+        return got
+
+
+class Layout:
+    """Where each figure of a solution sits in its flat vector: a block of ``SCOPE``
+    figures per entry, then per service, then ``EDGE_KEYS`` per edge (every figure is
+    per second of the state, so adding a state's time is one vector operation)."""
+
+    def __init__(self, fm: FlowModel) -> None:
+        self.scopes = [("entry", e.label) for e in fm.entries] + [("service", s.name) for s in fm.services]
+        self.entry_at = [k * SCOPE for k in range(len(fm.entries))]
+        self.service_at = [(len(fm.entries) + s.index) * SCOPE for s in fm.services]
+        self.edge_names = [e.name for e in fm.edges()]
+        base = len(self.scopes) * SCOPE
+        self.edge_at = {name: base + j * len(EDGE_KEYS) for j, name in enumerate(self.edge_names)}
+        self.size = base + len(self.edge_names) * len(EDGE_KEYS)
+        self.scratch = np.zeros(self.size)  # where the solver builds a solution's vector
+        scalars = [o + np.arange(SCALARS) for o in range(0, base, SCOPE)]
+        self.fixed = np.concatenate([*scalars, np.arange(base, self.size)])  # figures every solution has

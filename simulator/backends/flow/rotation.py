@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from simulator.engine.control import Trace
 from simulator.engine.plan import Plan
-from simulator.rng import UNIT_UNIFORM, Stream, name_key, stream_key
+from simulator.rng import name_key, stream_keys, uniforms
 
 __all__ = ["replica_changes", "Change"]
 
@@ -84,15 +86,21 @@ def replica_changes(plan: Plan, trace: Trace, rep: tuple[int, int]) -> list[Chan
     top = plan.topology
     replicas = [int(r) for svc in plan.services for r in svc.replicas]
     flips = _serving_changes(plan, trace, replicas)
+    checked = [
+        (int(r), top.services[svc.name].load_balancer.health_check)
+        for svc in plan.services
+        for r in svc.replicas
+        if top.services[svc.name].load_balancer.health_check is not None
+    ]
+    # each replica's probe phase: the first draw of its own stream, all drawn at once
+    keys = np.array([name_key(f"hc/{plan.components[r].name.removeprefix('replica/')}") for r, _ in checked], dtype=np.uint64)
+    draws = uniforms(stream_keys([rep], keys)[0], 0, 1)[:, 0].tolist() if checked else []
+    phase = {r: u * hc.interval_s for (r, hc), u in zip(checked, draws, strict=True)}
     changes: list[Change] = []
     for svc in plan.services:
         hc = top.services[svc.name].load_balancer.health_check
         for r in svc.replicas:
-            name = plan.components[r].name.removeprefix("replica/")
-            phase = 0.0
-            if hc is not None:
-                phase = Stream(UNIT_UNIFORM, stream_key(rep, name_key(f"hc/{name}")), block=1)() * hc.interval_s
-            for t, serving, rotation in _rotation(flips[int(r)], phase, hc, plan.end_s):
+            for t, serving, rotation in _rotation(flips[int(r)], phase.get(int(r), 0.0), hc, plan.end_s):
                 changes.append((t, int(r), serving, rotation))
     changes.sort(key=lambda ch: ch[0])
     return changes

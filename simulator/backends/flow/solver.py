@@ -23,42 +23,29 @@ state: the solution flags it and the caller steps a fluid queue instead.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special
 
-from simulator.backends.flow.model import EdgeModel, FlowModel, M, ServiceModel
+from simulator.backends.flow.model import N_OUT, SCALARS, EdgeModel, FlowModel, M, ServiceModel
 from simulator.metrics.histogram import _INV_LOG_R, _LOG_LO, BUCKETS, LO
 from simulator.metrics.outcomes import (
     CIRCUIT_OPEN,
     CONNECTION_ERROR,
     DEPENDENCY_FAILURE,
     ERROR,
-    OUTCOMES,
     SHED,
     SUCCESS,
     TIMEOUT,
 )
 from simulator.metrics.queueing import erlang_c, mmck_probabilities
 
-__all__ = ["Solution", "solve", "sparse_hist"]
+__all__ = ["Solution", "solve"]
 
-N_OUT = len(OUTCOMES)
 MAX_ITERATIONS = 12
-
-
-def sparse_hist(lat: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bucket indices and weights of samples, each sample counting ``weight``."""
-    if not len(lat):
-        return np.zeros(0, dtype=np.intp), np.zeros(0)
-    k = np.zeros(len(lat), dtype=np.intp)
-    pos = lat > LO
-    k[pos] = np.minimum(((np.log(lat[pos]) - _LOG_LO) * _INV_LOG_R).astype(np.intp) + 1, BUCKETS - 1)
-    counts = np.bincount(k, minlength=BUCKETS)
-    nz = np.flatnonzero(counts)
-    return nz, counts[nz] * weight
 
 
 @dataclass
@@ -84,22 +71,42 @@ class CallResult:
     attempt_out: np.ndarray  # attempt outcome counts over all virtual calls
     budget_denied: float  # share of calls that wanted a retry the budget refused
     breaker_open: bool = False
+    _mean_attempts: float | None = None
+    _unit: tuple | None = None
+    _job_view: tuple | None = None
+
+    @property
+    def mean_attempts(self) -> float:
+        """Attempts per call (read often; the result is not changed once cached)."""
+        if self._mean_attempts is None:
+            self._mean_attempts = float(self.attempts.mean())
+        return self._mean_attempts
 
 
 @dataclass
 class Solution:
     """Per-second rates of one state (see the module docstring)."""
 
-    entries: dict = field(default_factory=dict)
-    services: dict = field(default_factory=dict)
-    edges: dict = field(default_factory=dict)
+    index: np.ndarray  # where the nonzero figures sit in the vector ``FlowModel.layout`` describes
+    values: np.ndarray  # and their values
+    size: int  # the length of that vector
+    busy: list = field(default_factory=list)  # average busy workers of each service
     overloaded: dict = field(default_factory=dict)  # service -> (alive arrivals/s, capacity/s)
     flows: dict = field(default_factory=dict)  # every service -> (arrivals/s, capacity/s) of its backlogged pool
     timeline: tuple | None = None  # per-second timeline figures, filled when first needed
-    vector: np.ndarray | None = None  # every figure in one flat vector, filled when first needed
+
+    def dense(self) -> np.ndarray:
+        """Every figure, laid out as ``FlowModel.layout`` says."""
+        v = np.zeros(self.size)
+        v[self.index] = self.values
+        return v
 
 
-def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, hold: np.ndarray, wait: tuple | None) -> Queue:
+_NO_WAIT = np.zeros(M)
+_NO_WAIT.flags.writeable = False
+
+
+def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, job: tuple, wait: tuple | None) -> Queue:
     """The queue of ``s``. ``wait``: a fluid backlog, as (the wait it causes, the share
     of alive replicas holding it); replicas that joined since have empty queues."""
     in_rot = sum(a + d for a, d in zones)
@@ -108,7 +115,7 @@ def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, hold: np.nd
         return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
     lam_alive = lam * alive / in_rot
     lam_r = lam_alive / alive
-    mean_h = float(hold.mean())
+    mean_h = job[3]
     c = s.workers
     if mean_h <= 0.0:
         return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
@@ -135,21 +142,37 @@ def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, hold: np.nd
         rho = lam_r * mean_h / c
         if rho >= 0.999:
             return Queue(in_rot, alive, np.zeros(M), 0.0, alive * c, 0.0, True, lam_alive, capacity)
-        scv = float(hold.var()) / mean_h**2
+        scv = job[4] / mean_h**2
         servers, lam_q, ca2 = c, lam_r, 1.0  # random routing: each replica an M/G/c
         if s.policy in ("least_outstanding", "power_of_two"):
             servers, lam_q = alive * c, lam_alive  # join-the-shortest-queue: nearly one pooled queue
         elif s.policy == "round_robin":
             ca2 = 1.0 / alive  # every alive-th arrival: Erlang inter-arrival times
         theta = servers / mean_h - lam_q
+        busy = alive * lam_r * mean_h
+        u_min = fm.pool.u_min(f"wait1/{s.name}")
+        if _surely_below(servers, lam_q * mean_h, u_min) or erlang_c(servers, lam_q * mean_h) <= u_min:
+            # no virtual request waits
+            return Queue(in_rot, alive, _NO_WAIT, 0.0, busy, 0.0, False, lam_alive, capacity)
         pw = erlang_c(servers, lam_q * mean_h)
         w = np.where(u1 < pw, -np.log1p(-u2) / theta, 0.0) * (ca2 + scv) / 2.0
-        busy = alive * lam_r * mean_h
         return Queue(in_rot, alive, w, 0.0, busy, lam_alive * float(w.mean()), False, lam_alive, capacity)
     shed, unit = _mmck_waits(fm, s, c, round(lam_r * mean_h, 4))
     w = unit * (mean_h / c)
     busy = alive * lam_r * (1 - shed) * mean_h
     return Queue(in_rot, alive, w, shed, busy, lam_alive * (1 - shed) * float(w.mean()), False, lam_alive, capacity)
+
+
+def _surely_below(c: int, a: float, p: float) -> bool:
+    """Whether the Erlang C probability of waiting with ``c`` servers and offered load
+    ``a`` is at most ``p`` by a wide margin, from a bound that costs no recursion:
+    C <= c·B / (c - a) and B = P(X = c) / P(X <= c) <= 2·P(X = c) for X ~ Poisson(a)
+    once c >= a + 1 (the median of X is below a + 1/3)."""
+    if a <= 0.0:
+        return True
+    if c < a + 1.0:
+        return False
+    return 2.0 * c * math.exp(c * math.log(a) - a - math.lgamma(c + 1.0)) / (c - a) <= 0.5 * p
 
 
 def _mmck_waits(fm: FlowModel, s: ServiceModel, c: int, offered: float) -> tuple[float, np.ndarray]:
@@ -172,13 +195,21 @@ def _rtt_samples(fm: FlowModel, dists: list, weights: np.ndarray, slot: str) -> 
         return np.zeros(M)
     pick = np.searchsorted(np.cumsum(weights) / weights.sum(), fm.pool.u(slot + "/pick"), side="right")
     pick = np.minimum(pick, len(dists) - 1)
-    u = fm.pool.u(slot + "/rtt")
     out = np.empty(M)
     for k, d in enumerate(dists):
         sel = pick == k
         if sel.any():
-            out[sel] = d.ppf(u[sel]) if d is not None else 0.0
+            out[sel] = _ppf(fm, d, slot + "/rtt")[sel] if d is not None else 0.0
     return out
+
+
+def _ppf(fm: FlowModel, d, slot: str) -> np.ndarray:
+    """``d.ppf`` of the uniforms of ``slot`` (the same for every route that reads them)."""
+    key = ("ppf", slot, d.key if isinstance(d, _Sum) else id(d))
+    got = fm.memo.get(key)
+    if got is None:
+        got = fm.memo[key] = d.ppf(fm.pool.u(slot))
+    return got
 
 
 class _Sum:
@@ -186,6 +217,7 @@ class _Sum:
 
     def __init__(self, a, b) -> None:
         self.a, self.b = a, b
+        self.key = (id(a), id(b))
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
         return self.a.ppf(u) + self.b.ppf(u)
@@ -288,23 +320,38 @@ def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> C
     wanted = denied = 0
     for k in range(edge.retries + 1):
         perm = fm.pool.perm(f"{edge.name}/a{k}")
-        u = fm.pool.u(f"{edge.name}/route{k}")
-        o = jout[perm].copy()
-        t = rtt + q.wait[fm.pool.perm(f"{edge.name}/w{k}")] + hold[perm]
-        lost = u < noroute
-        dead = (~lost) & (u < noroute + (1.0 - noroute) * p_dead)
-        o[lost], t[lost] = CONNECTION_ERROR, 0.0
-        o[dead], t[dead] = CONNECTION_ERROR, ct
+        o = jout[perm]  # a copy
+        if q.wait is _NO_WAIT:
+            t = rtt + hold[perm]
+        else:
+            t = rtt + q.wait[fm.pool.perm(f"{edge.name}/w{k}")] + hold[perm]
+        if noroute > 0.0 or p_dead > 0.0:
+            u = fm.pool.u(f"{edge.name}/route{k}")
+            lost = u < noroute
+            dead = (~lost) & (u < noroute + (1.0 - noroute) * p_dead)
+            o[lost], t[lost] = CONNECTION_ERROR, 0.0
+            o[dead], t[dead] = CONNECTION_ERROR, ct
+        else:
+            lost = dead = np.zeros(M, dtype=bool)
         if q.shed > 0:
             shed = (~lost) & (~dead) & (fm.pool.u(f"{edge.name}/shed{k}") < q.shed)
             o[shed], t[shed] = SHED, rtt[shed]
         if edge.timeout is not None:
             late = t > edge.timeout
             o[late], t[late] = TIMEOUT, edge.timeout
-        attempts[active] += 1
-        counts += np.bincount(o[active], minlength=N_OUT)
-        lat[active] += t[active]
-        ok = active & (o == SUCCESS)
+        if k == 0:  # every call makes its first attempt
+            attempts[:] = 1
+            counts += np.bincount(o, minlength=N_OUT)
+            lat += t
+            ok = o == SUCCESS
+            if k == edge.retries:
+                out = o
+                break
+        else:
+            attempts[active] += 1
+            counts += np.bincount(o[active], minlength=N_OUT)
+            lat[active] += t[active]
+            ok = active & (o == SUCCESS)
         out[ok] = SUCCESS
         failed = active & ~ok
         if k == edge.retries:
@@ -355,28 +402,36 @@ def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult]):
     reach = []
     for group in s.groups:
         act = out == SUCCESS
-        reach.append(float(act.mean()))
-        glat = np.zeros(M)
-        gfail = np.zeros(M, dtype=bool)
+        reach.append(np.count_nonzero(act) / M)
+        glat, gfail = None, None
         for e in group:
-            r = calls[e.name]
-            idx = fm.pool.perm(f"job/{e.name}")
-            glat = np.maximum(glat, r.lat[idx])
+            lat, fail = _job_view(fm, e, calls[e.name])
+            glat = lat if glat is None else np.maximum(glat, lat)
             if not e.optional:
-                gfail |= r.out[idx] != SUCCESS
+                gfail = fail if gfail is None else gfail | fail
         hold = hold + np.where(act, glat, 0.0)
-        out[act & gfail] = DEPENDENCY_FAILURE
-    return hold, out, reach
+        if gfail is not None:
+            out[act & gfail] = DEPENDENCY_FAILURE
+    return hold, out, reach, float(hold.mean()), float(hold.var())
+
+
+def _job_view(fm: FlowModel, e: EdgeModel, r: CallResult) -> tuple[np.ndarray, np.ndarray]:
+    """The latencies and failures of ``r`` in the order the caller's requests meet them
+    (kept with the call result: the same call serves many jobs)."""
+    if r._job_view is None:
+        idx = fm.pool.perm(f"job/{e.name}")
+        r._job_view = (r.lat[idx], r.out[idx] != SUCCESS)
+    return r._job_view
 
 
 def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.ndarray, dict]:
     """Attempts per second at each service and calls per second on each edge, top down."""
-    lam = np.zeros(len(fm.services))
+    lam = [0.0] * len(fm.services)  # floats: a few of them, added one at a time
     edge_calls: dict[str, float] = {}
     for entry, rate in zip(fm.entries, entry_rates, strict=True):
         r = calls.get(entry.edge.name)
         edge_calls[entry.edge.name] = rate
-        lam[entry.callee] += rate * (float(r.attempts.mean()) if r is not None else 1.0)
+        lam[entry.callee] += rate * (r.mean_attempts if r is not None else 1.0)
     for si in reversed(fm.order):
         s = fm.services[si]
         q = queues.get(si)
@@ -390,12 +445,12 @@ def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.n
                 n = served * reach[g]
                 edge_calls[e.name] = n
                 r = calls.get(e.name)
-                lam[e.callee] += n * (float(r.attempts.mean()) if r is not None else 1.0)
-    return lam, edge_calls
+                lam[e.callee] += n * (r.mean_attempts if r is not None else 1.0)
+    return np.array(lam), edge_calls
 
 
 _LAM_STEP = math.log(1.005)  # arrival rates within 0.5 % share a queue solution
-_MEMO_LIMIT = 6000
+_MEMO_LIMIT = 12000
 
 
 def _lam_level(lam: float) -> int:
@@ -408,8 +463,9 @@ def _cached(fm: FlowModel, key: tuple, compute):
     memo = fm.memo
     hit = memo.get(key)
     if hit is None:
-        if len(memo) > _MEMO_LIMIT:
-            memo.clear()
+        if len(memo) > _MEMO_LIMIT:  # forget the older half (a state's parts are stored together)
+            for old in list(itertools.islice(memo, len(memo) // 2)):
+                del memo[old]
         hit = memo[key] = compute()
     return hit
 
@@ -417,15 +473,16 @@ def _cached(fm: FlowModel, key: tuple, compute):
 def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = None) -> Solution:
     """The flow solution of ``state`` (see the module docstring)."""
     waits = waits or {}
-    memo: dict[str, dict] = {e.name: {} for e in fm.edges()}
+    edges = fm.edge_entries()
+    memo: dict[str, dict] = {e.name: {} for e, _ in edges}
     lam, edge_calls = _rates(fm, entry_rates, {}, {}, {})
     # where attempts go depends on the replicas of the two ends only
     routes, route_keys = {}, {}
-    for e in fm.edges():
-        entry = next((en for en in fm.entries if en.edge is e), None)
+    for e, entry in edges:
         rk = ("route", e.name, state[e.callee], None if e.caller is None else state[e.caller])
         routes[e.name] = _cached(fm, rk, lambda e=e, entry=entry: _route(fm, e, state, entry))
         route_keys[e.name] = rk
+    inputs = _inputs(fm, lam, edge_calls, memo)
     for _ in range(MAX_ITERATIONS):
         queues: dict[int, Queue] = {}
         jobs: dict[int, tuple] = {}
@@ -439,14 +496,18 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
                     calls[e.name], ck = _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls)
                     call_keys.append(ck)
             jk = ("job", si, tuple(call_keys))
-            jobs[si] = _cached(fm, jk, lambda s=s, calls=calls: _job(fm, s, calls))
+            job = fm.memo.get(jk)
+            jobs[si] = job if job is not None else _cached(fm, jk, lambda s=s, calls=calls: _job(fm, s, calls))
             level = _lam_level(lam[si])
             wait = waits.get(si)
             qk = ("queue", si, state[si], level, jk, wait)
             lam_q = math.exp(level * _LAM_STEP) if lam[si] > 0 else 0.0
-            queues[si] = _cached(fm, qk, lambda s=s, si=si, lam_q=lam_q, wait=wait, jobs=jobs: _queue(
-                fm, s, lam_q, state[si], jobs[si][0], wait))
-            keys[si] = (qk, jk)
+            queue = fm.memo.get(qk)
+            queues[si], idle = queue if queue is not None else _cached(
+                fm, qk, lambda s=s, si=si, lam_q=lam_q, wait=wait, jobs=jobs: _idle(_queue(fm, s, lam_q, state[si], jobs[si], wait)))
+            # a call sees only the queue's waits and shedding: with neither, the
+            # arrival rate does not matter, and the calls into it are shared by all rates
+            keys[si] = ("idle" if idle else qk, jk)
         for entry in fm.entries:
             calls[entry.edge.name], _ = _edge_call(fm, entry.edge, routes, route_keys, queues, jobs, keys, memo, edge_calls)
         new_lam, edge_calls = _rates(fm, entry_rates, queues, jobs, calls)
@@ -454,7 +515,26 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
         lam = new_lam
         if done:
             break
+        # the next round would see the same levels, hence the same parts and rates
+        inputs, last = _inputs(fm, lam, edge_calls, memo), inputs
+        if inputs == last:
+            break
     return _assemble(fm, entry_rates, lam, edge_calls, queues, calls)
+
+
+def _inputs(fm: FlowModel, lam: np.ndarray, edge_calls: dict, memo: dict) -> tuple:
+    """What a round of the fixed point reads of the previous one: arrival rate levels,
+    call rate levels (for breakers) and retry budget shares."""
+    return (
+        tuple(_lam_level(x) for x in lam.tolist()),
+        tuple(_lam_level(edge_calls.get(e.name, 0.0)) for e, _ in fm.edge_entries() if e.breaker is not None),
+        tuple(round(memo[e.name].get("budget_q", 1.0), 3) for e, _ in fm.edge_entries() if e.budget is not None),
+    )
+
+
+def _idle(q: Queue) -> tuple[Queue, bool]:
+    """``q`` and whether an attempt never waits nor is shed there."""
+    return q, q.shed == 0 and not q.wait.any()
 
 
 def _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls):
@@ -471,79 +551,90 @@ def _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls):
         result = _call(fm, e, routes[e.name], queues[e.callee], jobs[e.callee], local)
         return result, local.get("budget_q", 1.0)
 
-    result, q_out = _cached(fm, ck, compute)
+    hit = fm.memo.get(ck)
+    result, q_out = hit if hit is not None else _cached(fm, ck, compute)
     m["budget_q"] = q_out
     return result, ck
 
 
 def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Solution:
-    sol = Solution()
-    per_service = {s.index: _empty_scope() for s in fm.services}
-    for entry, rate in zip(fm.entries, entry_rates, strict=True):
+    lay = fm.layout
+    v = lay.scratch  # all zeros between solutions: only the figures written are kept
+    touched = [lay.fixed]  # every scope's scalars and every edge's figures
+    for k, (entry, rate) in enumerate(zip(fm.entries, entry_rates, strict=True)):
         r = calls[entry.edge.name]
-        out, lat = r.out, r.lat
-        if entry.deadline is not None:
-            late = lat > entry.deadline
-            out, lat = np.where(late, TIMEOUT, out), np.where(late, entry.deadline, lat)
-        scope = _scope(out, lat, rate, r)
-        sol.entries[entry.label] = scope
-        _add_scope(per_service[entry.callee], scope)
-        sol.edges[entry.edge.name] = _edge_figures(rate, r)
+        if r._unit is None:
+            out, lat = r.out, r.lat
+            if entry.deadline is not None:
+                late = lat > entry.deadline
+                out, lat = np.where(late, TIMEOUT, out), np.where(late, entry.deadline, lat)
+            r._unit = _unit_scope(out, lat, r)
+        touched.append(_add_scope(v, lay.entry_at[k], rate, r))
+        touched.append(_add_scope(v, lay.service_at[entry.callee], rate, r))
+        _put_edge(v, lay.edge_at[entry.edge.name], rate, r)
     for s in fm.services:
         for group in s.groups:
             for e in group:
                 r = calls[e.name]
+                if r._unit is None:
+                    r._unit = _unit_scope(r.out, r.lat, r)
                 n = edge_calls.get(e.name, 0.0)
-                _add_scope(per_service[e.callee], _scope(r.out, r.lat, n, r))
-                sol.edges[e.name] = _edge_figures(n, r)
+                touched.append(_add_scope(v, lay.service_at[e.callee], n, r))
+                _put_edge(v, lay.edge_at[e.name], n, r)
+    flows, overloaded = {}, {}
     for s in fm.services:
         q = queues[s.index]
-        scope = per_service[s.index]
-        scope["attempts"] = float(lam[s.index])
-        scope["busy"] = q.busy
-        scope["waiting"] = q.waiting
-        sol.services[s.name] = scope
-        sol.flows[s.index] = (q.arrival_alive, q.capacity)
+        o = lay.service_at[s.index]
+        v[o + 1 : o + 4] = (float(lam[s.index]), q.busy, q.waiting)
+        flows[s.index] = (q.arrival_alive, q.capacity)
         if q.overloaded:
-            sol.overloaded[s.index] = (q.arrival_alive, q.capacity)
-    return sol
+            overloaded[s.index] = (q.arrival_alive, q.capacity)
+    index = np.sort(np.concatenate(touched))
+    index = index[np.concatenate(([True], index[1:] != index[:-1]))]
+    values = v[index]
+    v[index] = 0.0
+    return Solution(index, values, lay.size, [queues[s.index].busy for s in fm.services], overloaded, flows)
 
 
-def _empty_scope() -> dict:
-    return {
-        "calls": 0.0, "outcomes": np.zeros(N_OUT), "attempts": 0.0, "attempt_outcomes": np.zeros(N_OUT),
-        "ok": [], "fail": [],
-    }
+def _unit_scope(out: np.ndarray, lat: np.ndarray, r: CallResult) -> tuple[np.ndarray, np.ndarray, float]:
+    """What ``_add_scope`` needs of a call result, before scaling by its rate (computed
+    once per call result: every state and rate sharing the result scales the same counts):
+    where in a scope's block its outcome and attempt outcome counts and its ok and failed
+    latency histograms go, their counts, and the share of calls the breaker rejected."""
+    fail = out != SUCCESS
+    k = np.zeros(M, dtype=np.intp)
+    pos = lat > LO
+    k[pos] = np.minimum(((np.log(lat[pos]) - _LOG_LO) * _INV_LOG_R).astype(np.intp) + 1, BUCKETS - 1)
+    hist = np.bincount(k + BUCKETS * fail, minlength=2 * BUCKETS)
+    nz = np.flatnonzero(hist)
+    index = np.concatenate((_OUTCOME_SLOTS, SCALARS + nz))
+    counts = np.concatenate((np.bincount(out, minlength=N_OUT), r.attempt_out, hist[nz].astype(float)))
+    return index, counts, np.count_nonzero(r.out == CIRCUIT_OPEN) / M
 
 
-def _scope(out: np.ndarray, lat: np.ndarray, rate: float, r: CallResult) -> dict:
-    ok = out == SUCCESS
-    return {
-        "calls": rate,
-        "outcomes": np.bincount(out, minlength=N_OUT) * (rate / M),
-        "attempts": rate * float(r.attempts.mean()),
-        "attempt_outcomes": r.attempt_out * (rate / M),
-        "ok": [sparse_hist(lat[ok], rate / M)],
-        "fail": [sparse_hist(lat[~ok], rate / M)],
-    }
+_OUTCOME_SLOTS = np.arange(4, SCALARS)  # outcomes, then attempt outcomes
 
 
-def _add_scope(into: dict, part: dict) -> None:
-    into["calls"] += part["calls"]
-    into["outcomes"] = into["outcomes"] + part["outcomes"]
-    into["attempt_outcomes"] = into["attempt_outcomes"] + part["attempt_outcomes"]
-    into["ok"] = into["ok"] + part["ok"]
-    into["fail"] = into["fail"] + part["fail"]
+def _add_scope(v: np.ndarray, o: int, rate: float, r: CallResult) -> np.ndarray:
+    """Add ``rate`` calls per second with result ``r`` to the scope at ``o``; where
+    its counts went."""
+    index, counts, _ = r._unit
+    v[o] += rate
+    v[o + 1] += rate * r.mean_attempts
+    at = o + index
+    v[at] += counts * (rate / M)
+    return at
 
 
-def _edge_figures(calls: float, r: CallResult) -> dict:
-    rejected = float((r.out == CIRCUIT_OPEN).mean())
-    attempts = calls * float(r.attempts.mean())
-    return {
-        "calls": calls,
-        "attempts": attempts,
-        "retries": max(attempts - calls * (1.0 - rejected), 0.0),
-        "breaker_rejected": calls * rejected,
-        "budget_denied": calls * r.budget_denied,
-        "breaker_open": 1.0 if r.breaker_open else 0.0,
-    }
+def _put_edge(v: np.ndarray, o: int, calls: float, r: CallResult) -> None:
+    """The figures of an edge with ``calls`` per second and result ``r`` (``EDGE_KEYS``)."""
+    rejected = r._unit[2]
+    attempts = calls * r.mean_attempts
+    v[o : o + 6] = (
+        calls,
+        attempts,
+        max(attempts - calls * (1.0 - rejected), 0.0),
+        calls * rejected,
+        calls * r.budget_denied,
+        1.0 if r.breaker_open else 0.0,
+    )
