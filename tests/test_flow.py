@@ -11,9 +11,9 @@ import simulator
 from simulator.metrics.timeline import recovery_time
 
 TOPOLOGIES = sorted(Path("topologies").glob("*.yaml"))
-# flow sends a datastore's calls to its primary but still prices their round trips as if
-# every replica took its share (cross-region from the primary's far callers): a known gap
-_KNOWN_GAP = {"storefront-ha": "flow: round trips of datastore calls are not yet primary-only"}
+# flow does not model datastore roles: every replica takes calls (callers reach a near
+# replica instead of the primary), so latencies differ: a known gap
+_KNOWN_GAP = {"storefront-ha": "flow does not model datastore roles (primary-only calls)"}
 STEADY = [
     pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=_KNOWN_GAP[p.stem])) if p.stem in _KNOWN_GAP else p
     for p in TOPOLOGIES

@@ -94,8 +94,7 @@ def backend_notes(model: Topology, backend: str) -> tuple[str, ...]:
         if dns:
             notes.append(f"flow moves clients between regions at once (no DNS TTL): {', '.join(dns)}")
         if stores:
-            notes.append("flow sends datastore calls to the first serving replica (failover at once) and prices their "
-                         f"round trips as if every replica took a share: {', '.join(stores)}")
+            notes.append(f"flow does not model datastore roles (every replica takes calls, no failover): {', '.join(stores)}")
     if stores:
         notes.append("time-based availability counts a datastore up while min_healthy replicas serve; "
                      "failover time shows in request figures (and in chaos plans)")

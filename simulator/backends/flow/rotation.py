@@ -81,27 +81,6 @@ def _rotation(flips: list[tuple[float, bool]], phase: float, hc: Any, end: float
         probe = math.inf if rotation == serving else probe + hc.interval_s
 
 
-def _primary_changes(reps: list[int], flips: dict[int, list[tuple[float, bool]]], end: float) -> list[Change]:
-    """A datastore: only its primary takes calls, the first serving replica in listed order.
-
-    An approximation of the ``requests`` backend's roles: failover (and failback) happen
-    at once, without the detection and failover delays, and lose nothing.
-    """
-    serving = dict.fromkeys(reps, True)
-    rot = {r: r == reps[0] for r in reps}
-    out: list[Change] = [(0.0, r, True, False) for r in reps[1:]]
-    events = sorted((t, i, r, ok) for i, r in enumerate(reps) for t, ok in flips[r] if t < end)
-    for t, _i, r, ok in events:
-        serving[r] = ok
-        primary = next((x for x in reps if serving[x]), None)
-        for x in reps:
-            now = x == primary
-            if x == r or now != rot[x]:
-                rot[x] = now
-                out.append((t, x, serving[x], now))
-    return out
-
-
 def replica_changes(plan: Plan, trace: Trace, rep: tuple[int, int]) -> list[Change]:
     """Every change of any replica's (serving, in rotation), in time order."""
     top = plan.topology
@@ -120,9 +99,6 @@ def replica_changes(plan: Plan, trace: Trace, rep: tuple[int, int]) -> list[Chan
     changes: list[Change] = []
     for svc in plan.services:
         hc = top.services[svc.name].load_balancer.health_check
-        if top.services[svc.name].datastore is not None:
-            changes += _primary_changes([int(r) for r in svc.replicas], flips, plan.end_s)
-            continue
         for r in svc.replicas:
             for t, serving, rotation in _rotation(flips[int(r)], phase.get(int(r), 0.0), hc, plan.end_s):
                 changes.append((t, int(r), serving, rotation))
