@@ -11,13 +11,6 @@ import simulator
 from simulator.metrics.timeline import recovery_time
 
 TOPOLOGIES = sorted(Path("topologies").glob("*.yaml"))
-# flow does not model datastore roles: every replica takes calls (callers reach a near
-# replica instead of the primary), so latencies differ: a known gap
-_KNOWN_GAP = {"storefront-ha": "flow does not model datastore roles (primary-only calls)"}
-STEADY = [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=_KNOWN_GAP[p.stem])) if p.stem in _KNOWN_GAP else p
-    for p in TOPOLOGIES
-]
 
 
 def _both(model, **kw):
@@ -25,7 +18,7 @@ def _both(model, **kw):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", STEADY, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", TOPOLOGIES, ids=lambda p: p.stem)
 def test_flow_matches_requests_at_steady_state(path):
     """On every bundled topology, p50 and p99 agree within 10 % and request availability
     within the two runs' combined confidence intervals (same seeds, a short horizon)."""
@@ -105,6 +98,52 @@ def test_flow_counts_every_request():
     expected = 2 * (50 * 420 + 50 * 120)  # two replications; the spike doubles two minutes
     assert res.requests["system"]["requests"] == pytest.approx(expected, rel=0.01)
     assert res.requests["system"]["availability"].mean == pytest.approx(1.0)
+
+
+def _store(zone_ttf: str = "100s") -> simulator.Topology:
+    """A datastore whose primary's zone (z1) fails at ``zone_ttf`` for an hour; its
+    callers live in z2."""
+    return simulator.from_dict({
+        "name": "store", "horizon": "5m", "replications": 3, "seed": 8,
+        "providers": {"p": {"regions": {"r": {"zones": {
+            "z1": {"failure": {"ttf": {"fixed": zone_ttf}, "ttr": {"fixed": "1h"}}}, "z2": {}}}}}},
+        "services": {
+            "app": {"replicas": {"z2": 2}, "workers": 8, "service_time": {"exponential": "5ms"},
+                    "calls": [{"service": "db", "timeout": "500ms"}]},
+            "db": {"replicas": {"z1": 1, "z2": 1}, "workers": 8, "service_time": {"exponential": "5ms"},
+                   "load_balancer": {"health_check": {"interval": "5s", "unhealthy_after": 2}},
+                   "datastore": {"failover": "30s"}},
+        },
+        "traffic": [{"entry": "app", "rate": "40/s"}],
+    })
+
+
+def test_flow_datastore_calls_go_to_the_primary_until_failover():
+    """Only the primary takes calls: when its zone fails, every request fails from the
+    failure until a replica is promoted, detection (5-10 s: two probes 5 s apart) plus
+    the 30 s failover later, as on the requests backend (the same probe phases)."""
+    from simulator.backends.flow.rotation import replica_changes
+    from simulator.engine import fast
+    from simulator.engine.plan import compile_plan
+    from simulator.rng import as_seed_sequence, replication_key, replication_seed
+
+    model = _store()
+    plan = compile_plan(model)
+    seed = replication_seed(as_seed_sequence(8), 0)
+    changes = replica_changes(plan, fast.fast_trace(plan, seed), replication_key(seed))
+    (primary, standby) = (int(r) for r in plan.services[[s.name for s in plan.services].index("db")].replicas)
+    standby_in = [t for t, r, _, rot in changes if r == standby and rot]
+    primary_out = [t for t, r, _, rot in changes if r == primary and not rot]
+    assert [t for t, r, _, rot in changes if r == standby and not rot] == [0.0]  # a replica takes no calls
+    assert len(primary_out) == 1 and 105.0 <= primary_out[0] <= 110.0
+    assert standby_in == [pytest.approx(primary_out[0] + 30.0)]
+
+    runs = {be: simulator.run(model, backend=be, max_requests=None) for be in ("requests", "flow")}
+    failed = {be: r.requests["system"]["requests"] * (1 - r.requests["system"]["availability"].mean) for be, r in runs.items()}
+    per_rep = failed["flow"] / 3 / 40.0  # seconds of failing traffic per replication
+    assert 35.0 <= per_rep <= 40.0 + 0.5
+    # requests: Poisson arrivals over the same window
+    assert failed["requests"] == pytest.approx(failed["flow"], abs=4 * np.sqrt(failed["flow"]) + 1)
 
 
 def test_auto_backend_by_horizon():

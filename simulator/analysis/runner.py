@@ -93,8 +93,6 @@ def backend_notes(model: Topology, backend: str) -> tuple[str, ...]:
             notes.append(f"flow runs autoscaled services at their floor (no autoscaling): {', '.join(scaled)}")
         if dns:
             notes.append(f"flow moves clients between regions at once (no DNS TTL): {', '.join(dns)}")
-        if stores:
-            notes.append(f"flow does not model datastore roles (every replica takes calls, no failover): {', '.join(stores)}")
     if stores:
         notes.append("time-based availability counts a datastore up while min_healthy replicas serve; "
                      "failover time shows in request figures (and in chaos plans)")

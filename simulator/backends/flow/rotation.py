@@ -4,6 +4,10 @@ From the control plane's trace, a replica *serves* while it and its containers a
 up; it is *in rotation* as the health checks of the ``requests`` backend decide:
 probes at ``phase + k·interval`` (the same phase, from the same stream), out after
 ``unhealthy_after`` failed probes in a row, back after ``healthy_after`` good ones.
+
+A datastore's calls go to its primary only (:func:`_datastore_roles`): its other
+replicas count as out of rotation, and the primary moves as the ``requests`` backend's
+failover does (detection, then a failover delay from the same stream).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 
 from simulator.engine.control import Trace
 from simulator.engine.plan import Plan
-from simulator.rng import name_key, stream_keys, uniforms
+from simulator.rng import Stream, name_key, stream_key, stream_keys, uniforms
 
 __all__ = ["replica_changes", "Change"]
 
@@ -98,10 +102,88 @@ def replica_changes(plan: Plan, trace: Trace, rep: tuple[int, int]) -> list[Chan
     phase = {r: u * hc.interval_s for (r, hc), u in zip(checked, draws, strict=True)}
     changes: list[Change] = []
     for svc in plan.services:
-        hc = top.services[svc.name].load_balancer.health_check
-        for r in svc.replicas:
-            for t, serving, rotation in _rotation(flips[int(r)], phase.get(int(r), 0.0), hc, plan.end_s):
-                changes.append((t, int(r), serving, rotation))
+        spec = top.services[svc.name]
+        hc = spec.load_balancer.health_check
+        own = {int(r): _rotation(flips[int(r)], phase.get(int(r), 0.0), hc, plan.end_s) for r in svc.replicas}
+        if spec.datastore is not None:
+            zones = {int(r): z for r, z in zip(svc.replicas, svc.zones, strict=True)}
+            failover = Stream(spec.datastore.failover, stream_key(rep, name_key(f"datastore/{svc.name}/failover")), block=16)
+            changes.extend(_datastore_roles(own, zones, hc is not None, failover, plan.end_s))
+            continue
+        for r, events in own.items():
+            changes.extend((t, r, serving, rotation) for t, serving, rotation in events)
     changes.sort(key=lambda ch: ch[0])
     return changes
+
+
+def _datastore_roles(
+    own: dict[int, list[tuple[float, bool, bool]]], zones: dict[int, str], checked: bool, failover: Stream, end: float
+) -> list[Change]:
+    """A datastore's replicas as its callers see them: only the primary takes calls.
+
+    The first replica is the primary. When it stops serving, a failover starts once
+    the balancer takes it out of rotation (at once without health checks) and, a
+    ``failover`` draw later, promotes a serving replica, another zone first; if the old
+    primary serves again before anyone failed over, it stays primary. Returns each
+    replica's (serving, in rotation and primary) changes; the others start out of rotation.
+    """
+    order = list(own)  # as listed: the first is the primary
+    merged = sorted((t, k, r, srv, rot) for k, r in enumerate(order) for t, srv, rot in own[r])
+    serving = dict.fromkeys(order, True)
+    rotation = dict.fromkeys(order, True)
+    seen = {r: (True, r == order[0]) for r in order}  # what the balancer was last told
+    out: list[Change] = [(0.0, r, True, False) for r in order[1:]]
+    primary = order[0]
+    failed = failing = waiting = False
+    promote_at = math.inf
+
+    def tell(t: float) -> None:
+        for r in order:
+            view = (serving[r], rotation[r] and r == primary)
+            if view != seen[r]:
+                seen[r] = view
+                out.append((t, r, *view))
+
+    def promote(t: float) -> None:
+        nonlocal primary, failed, waiting
+        old = primary
+        if serving[old] and not waiting and not failed:
+            return
+        cands = [r for r in order if r != old and serving[r]]
+        if not cands:
+            if serving[old]:  # back first
+                failed = waiting = False
+            else:
+                waiting = True
+            return
+        cands.sort(key=lambda r: zones[r] == zones[old])  # another zone first (stable)
+        primary = cands[0]
+        failed = waiting = False
+
+    i = 0
+    while True:
+        t_ev = merged[i][0] if i < len(merged) else math.inf
+        if min(t_ev, promote_at) >= end:
+            return out
+        if promote_at < t_ev:  # a promotion scheduled before the next change
+            t, promote_at, failing = promote_at, math.inf, False
+            promote(t)
+            tell(t)
+            continue
+        t, _, r, srv, rot = merged[i]
+        i += 1
+        was_serving, was_rotation = serving[r], rotation[r]
+        serving[r], rotation[r] = srv, rot
+        if r == primary:
+            if not srv and was_serving and not failed:
+                failed = True
+                if not checked:
+                    failing, promote_at = True, t + failover()
+            elif srv and failed and not failing:
+                failed = waiting = False
+            if was_rotation and not rot and failed and not failing:
+                failing, promote_at = True, t + failover()
+        elif srv and not was_serving and waiting:
+            promote(t)
+        tell(t)
 

@@ -13,8 +13,9 @@ permutations.
 Approximations (the ``requests`` backend is exact): waiting times are M/M/c-shaped
 (exponential, scaled by the Allen-Cunneen factor (ca² + cs²) / 2: cs² of the holding
 time, ca² = 1 for random routing, 1/n for round robin over n replicas; least
-outstanding and power of two are taken as one pooled queue); load is spread evenly
-over the alive replicas in rotation whatever the locality;
+outstanding and power of two are taken as one pooled queue); for queueing, load is
+spread evenly over the alive replicas in rotation whatever the locality (round trips
+follow where traffic really goes: :func:`zone_shares`);
 a call inherits no deadline from its request (only the entry applies it); a circuit
 breaker is either closed or cycling open/half-open at its steady pass rate; a retry
 budget thins retries evenly. A service whose load exceeds its capacity has no steady
@@ -223,67 +224,123 @@ class _Sum:
         return self.a.ppf(u) + self.b.ppf(u)
 
 
-def _route(fm: FlowModel, edge: EdgeModel, state: tuple, entry=None):
-    """Where an attempt goes: (no route, dead replica) probabilities and RTT samples."""
+def _scopes(fm: FlowModel, edge: EdgeModel, state: tuple, entry, origin: dict | None):
+    """Where the attempts of ``edge`` may go, per origin: (weight, origin zone or client
+    region, RTT to each callee zone or None, the callee zones in scope); and the share
+    that finds no replica in rotation. ``origin``: the caller's traffic by zone."""
     callee = fm.services[edge.callee]
-    zones = dict(zip(callee.zones, state[edge.callee], strict=True))
+    zones = {z: v for z, v in zip(callee.zones, state[edge.callee], strict=True) if sum(v)}
     net = fm.net
-    if entry is not None and entry.shares is None:
-        t = sum(a + d for a, d in zones.values())
-        dead = sum(d for _, d in zones.values())
-        return (0.0 if t else 1.0), (dead / t if t else 0.0), np.zeros(M)
-    groups: list[tuple[float, dict]] = []  # (weight, scope zones) per origin
-    dists, weights = [], []
-    noroute = 0.0
+    out, noroute = [], 0.0
     if entry is not None:
+        if entry.shares is None:
+            return ([(1.0, None, None, zones)] if zones else []), (0.0 if zones else 1.0)
         for client, share in entry.shares.items():
-            scope = None
             for region in entry.order[client]:
-                inside = {z: v for z, v in zones.items() if callee.zone_region[z] == region and sum(v)}
+                inside = {z: v for z, v in zones.items() if callee.zone_region[z] == region}
                 if inside:
-                    scope = inside
                     rtt = net.client if client == region else _Sum(net.client, fm.pair_rtt(client, region))
-                    dists.append(rtt)
-                    weights.append(share)
+                    out.append((share, client, rtt, inside))
                     break
-            if scope is None:
-                noroute += share
             else:
-                groups.append((share, scope))
-    else:
-        caller = fm.services[edge.caller]
-        cz = dict(zip(caller.zones, state[edge.caller], strict=True))
-        w = {z: a for z, (a, _) in cz.items()}
-        if sum(w.values()) == 0:
-            w = dict(caller.size)
-        total_w = sum(w.values())
-        for z, wz in w.items():
-            if not wz:
-                continue
-            region = caller.zone_region[z]
-            scope = {k: v for k, v in zones.items() if sum(v)}
-            if callee.locality == "zone" and sum(zones.get(z, (0, 0))):
-                scope = {z: zones[z]}
-            elif callee.locality in ("zone", "region"):
-                inside = {k: v for k, v in scope.items() if callee.zone_region[k] == region}
-                scope = inside or scope
-            if not scope:
-                noroute += wz / total_w
-                continue
-            groups.append((wz / total_w, scope))
-            alive = sum(a for a, _ in scope.values())
-            for k, (a, _) in scope.items():
-                if not a:
-                    continue
-                if k == z:
-                    d = net.same_zone
-                elif callee.zone_region[k] == region:
-                    d = net.cross_zone
-                else:
-                    d = fm.pair_rtt(region, callee.zone_region[k])
-                dists.append(d)
-                weights.append(wz / total_w * a / alive)
-    dead = sum(w * sum(d for _, d in sc.values()) / sum(a + d for a, d in sc.values()) for w, sc in groups)
+                noroute += share
+        return out, noroute
+    caller = fm.services[edge.caller]
+    for z, wz in (origin or {}).items():
+        if not wz:
+            continue
+        region = caller.zone_region[z]
+        scope = zones
+        if callee.locality == "zone" and z in zones:
+            scope = {z: zones[z]}
+        elif callee.locality in ("zone", "region"):
+            scope = {k: v for k, v in zones.items() if callee.zone_region[k] == region} or zones
+        if not scope:
+            noroute += wz
+            continue
+        rtt = {}
+        for k in scope:
+            if k == z:
+                rtt[k] = net.same_zone
+            elif callee.zone_region[k] == region:
+                rtt[k] = net.cross_zone
+            else:
+                rtt[k] = fm.pair_rtt(region, callee.zone_region[k])
+        out.append((wz, z, rtt, scope))
+    return out, noroute
+
+
+def zone_shares(fm: FlowModel, state: tuple) -> tuple:
+    """Per service, the share of the requests it serves that each of its zones serves
+    (None when it serves none). Traffic goes where the balancers send it: clients to
+    their nearest region, calls by locality, evenly over the replicas in rotation of a
+    scope; calls into a service with several callers are mixed by their rates without
+    failures."""
+    key = ("shares", state)
+    got = fm.memo.get(key)
+    if got is not None:
+        return got
+    weights = fm.memo.get("nominal calls")
+    if weights is None:
+        _, weights = _rates(fm, tuple(e.spec.rate_per_s for e in fm.entries), {}, {}, {})
+        fm.memo["nominal calls"] = weights
+    arriving = [dict.fromkeys(s.zones, 0.0) for s in fm.services]
+
+    def send(edge, entry, origin):
+        w = weights.get(edge.name, 0.0)
+        if w <= 0.0:
+            return
+        groups, _ = _scopes(fm, edge, state, entry, origin)
+        for share, _, _, scope in groups:
+            total = sum(a + d for a, d in scope.values())
+            for k, (a, d) in scope.items():
+                arriving[edge.callee][k] += w * share * (a + d) / total
+
+    served: list = [None] * len(fm.services)
+    for entry in fm.entries:
+        send(entry.edge, entry, None)
+    for si in reversed(fm.order):  # callers first
+        s = fm.services[si]
+        got_s = {z: x * state[si][j][0] / sum(state[si][j]) for j, (z, x) in enumerate(arriving[si].items()) if x > 0}
+        total = sum(got_s.values())
+        if total > 0:
+            served[si] = {z: x / total for z, x in got_s.items()}
+        for group in s.groups:
+            for e in group:
+                send(e, None, _origin(s, served[si]))
+    got = fm.memo[key] = tuple(None if x is None else tuple(sorted((z, round(v, 6)) for z, v in x.items())) for x in served)
+    return got
+
+
+def _origin(s: ServiceModel, served) -> dict:
+    """The caller's traffic by zone; spread over its replicas when it serves none."""
+    if served:
+        return dict(served)
+    n = sum(s.size.values())
+    return {z: c / n for z, c in s.size.items()}
+
+
+def _route(fm: FlowModel, edge: EdgeModel, state: tuple, entry=None, origin=None):
+    """Where an attempt goes: (no route, dead replica) probabilities and RTT samples."""
+    if edge.caller is not None:
+        origin = _origin(fm.services[edge.caller], origin)
+    groups, noroute = _scopes(fm, edge, state, entry, origin)
+    dists, weights = [], []
+    dead = 0.0
+    for share, _, rtt, scope in groups:
+        in_rot = sum(a + d for a, d in scope.values())
+        dead += share * sum(d for _, d in scope.values()) / in_rot
+        if rtt is None:
+            continue
+        if entry is not None:
+            dists.append(rtt)
+            weights.append(share)
+            continue
+        alive = sum(a for a, _ in scope.values())
+        for k, (a, _) in scope.items():
+            if a:
+                dists.append(rtt[k])
+                weights.append(share * a / alive)
     reach = 1.0 - noroute
     p_dead = dead / reach if reach > 0 else 0.0
     rtt = _rtt_samples(fm, dists, np.asarray(weights, dtype=float), f"rtt/{edge.name}") if dists else np.zeros(M)
@@ -478,9 +535,11 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
     lam, edge_calls = _rates(fm, entry_rates, {}, {}, {})
     # where attempts go depends on the replicas of the two ends only
     routes, route_keys = {}, {}
+    shares = zone_shares(fm, state)
     for e, entry in edges:
-        rk = ("route", e.name, state[e.callee], None if e.caller is None else state[e.caller])
-        routes[e.name] = _cached(fm, rk, lambda e=e, entry=entry: _route(fm, e, state, entry))
+        origin = None if e.caller is None else shares[e.caller]
+        rk = ("route", e.name, state[e.callee], origin)
+        routes[e.name] = _cached(fm, rk, lambda e=e, entry=entry, o=origin: _route(fm, e, state, entry, o))
         route_keys[e.name] = rk
     inputs = _inputs(fm, lam, edge_calls, memo)
     for _ in range(MAX_ITERATIONS):
