@@ -275,3 +275,26 @@ def test_steady_intervals_added_in_bulk_equal_stepping_them():
                     np.testing.assert_allclose(other.dense(), value.dense(), rtol=1e-9, atol=1e-6)
                 elif isinstance(value, (int, float)):
                     assert other == pytest.approx(value, rel=1e-9, abs=1e-9), (kind, name, key)
+
+
+def test_short_states_scaled_from_the_mean_rate_change_little(monkeypatch):
+    """States that last under a minute in a replication (health checks catching a
+    failure, replicas coming back one by one) are solved once at the mean rate and
+    scaled: request availability and latency percentiles barely move against solving
+    each of their traffic levels."""
+    from simulator.backends import flow
+
+    model = simulator.load("topologies/shop-two-regions.yaml")
+    runs = {}
+    for short in (60.0, 0.0):
+        monkeypatch.setattr(flow, "SHORT_S", short)
+        flow._CACHE.clear()
+        runs[short] = simulator.run(model, backend="flow", replications=6, horizon="1y", seed=21).requests["system"]
+    scaled, exact = runs[60.0], runs[0.0]
+    assert scaled["availability"].mean != exact["availability"].mean  # the rule did act
+    assert scaled["requests"] == pytest.approx(exact["requests"], rel=1e-9)
+    unavailable = 1 - exact["availability"].mean
+    assert unavailable > 0
+    assert 1 - scaled["availability"].mean == pytest.approx(unavailable, rel=0.01)
+    for q in ("p50", "p99", "p999"):
+        assert scaled["latency_ok"][q] == pytest.approx(exact["latency_ok"][q], rel=0.01), q

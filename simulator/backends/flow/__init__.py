@@ -39,6 +39,11 @@ __all__ = ["run_replication", "LEVEL"]
 
 #: Relative width of a traffic level: rates within 5 % share one flow solution.
 LEVEL = 1.05
+#: States scaled from one solution: lightly loaded ones (utilization at their busiest
+#: level under LIGHT_UTIL), and short ones (under SHORT_S in a replication, under SHORT_UTIL).
+LIGHT_UTIL = 0.35
+SHORT_S = 60.0
+SHORT_UTIL = 0.9
 _CACHE: dict[int, tuple[Plan, FlowModel, dict]] = {}
 
 
@@ -170,15 +175,19 @@ class _Totals:
 
     def add(self, sol: Solution, seconds: float) -> None:
         if seconds > 0:
-            self.vec[sol.index] += sol.values * seconds
+            self.add_many([sol], [seconds])
 
     def add_many(self, sols: list[Solution], seconds: list[float]) -> None:
-        """Add each solution's time at once."""
+        """Add each solution's time at once: the scalar figures as one matrix product,
+        each distinct histogram once with the sum of its coefficients."""
         if not sols:
             return
-        idx = np.concatenate([sol.index for sol in sols])
-        val = np.concatenate([sol.values for sol in sols]) * np.repeat(seconds, [len(sol.index) for sol in sols])
-        self.vec += np.bincount(idx, weights=val, minlength=len(self.vec))
+        lay = self.fm.layout
+        sec = np.asarray(seconds, dtype=float)
+        self.vec[lay.fixed] += sec @ np.array([sol.fixed for sol in sols])
+        ids = np.concatenate([sol.hist_ids for sol in sols])
+        coefs = np.concatenate([sol.hist_coefs for sol in sols]) * np.repeat(sec, [len(sol.hist_ids) for sol in sols])
+        lay.add_hists(self.vec, ids, coefs)
 
     def _scope(self, name: tuple) -> dict:
         o = self.names.index(name) * SCOPE
@@ -324,26 +333,20 @@ class _Replay:
             self.cache[key] = sol
         return sol
 
-    def light_rates(self, state: tuple, rates: tuple, grid: _Grid) -> tuple | None:
-        """The reference rates of ``state`` if it is lightly loaded at every traffic level.
-
-        Then waiting is negligible at any level and one solution, scaled by the rate,
-        stands for all of them (utilization at the highest level below 35 %).
-        """
-        if grid.homogeneous:
-            return None
-        light = self.cache.setdefault("light", {})
-        if state in light:
-            return light[state]
-        sol = self.solution(state, rates)
-        peak = max(LEVEL ** max(lv) for lv in grid.levels) / (sum(rates) / sum(e.spec.rate_per_s for e in self.fm.entries))
-        util = 0.0
-        for svc, counts in zip(self.fm.services, state, strict=True):
-            alive = sum(a for a, _ in counts)
-            if alive and svc.workers:
-                util = max(util, sol.busy[svc.index] / (alive * svc.workers))
-        light[state] = rates if (not sol.overloaded and util * peak < 0.35) else None
-        return light[state]
+    def _load(self, state: tuple, ref: tuple) -> tuple[bool, float]:
+        """Whether ``state`` is overloaded at the reference rates ``ref``, and the highest
+        utilization of its services there (kept across replications)."""
+        loads = self.cache.setdefault("load", {})
+        got = loads.get(state)
+        if got is None:
+            sol = self.solution(state, ref)
+            util = 0.0
+            for svc, counts in zip(self.fm.services, state, strict=True):
+                alive = sum(a for a, _ in counts)
+                if alive and svc.workers:
+                    util = max(util, sol.busy[svc.index] / (alive * svc.workers))
+            got = loads[state] = (bool(sol.overloaded), util)
+        return got
 
     def _alive(self, state: tuple, s: int) -> int:
         return sum(a for a, _ in state[s])
@@ -369,9 +372,8 @@ class _Replay:
                 self._pieces(float(a[j]), float(b[j]), states[sid[j]], grid)
             return
         w = grid.level_weights(a, b)
-        nz = w > 0
         rates = [self.rates(levels) for levels in grid.level_list()]
-        light, unsafe = self._classify(states, sid, nz, rates, grid)
+        light, unsafe = self._classify(states, sid, w, rates, grid)
         bulk = np.ones(len(a), dtype=bool)
         for j in range(int(np.argmax(unsafe)) if unsafe.any() else len(a), len(a)):
             if self.backlog or unsafe[j]:
@@ -379,22 +381,40 @@ class _Replay:
                 self._pieces(float(a[j]), float(b[j]), states[sid[j]], grid)
         self._add_steady(states, sid[bulk], w[bulk], light, rates)
 
-    def _classify(self, states, sid, nz, rates, grid) -> tuple[list, np.ndarray]:
-        """Each state's light reference rates (None: not light) and which intervals
-        meet an overloaded level (these need the fluid backlog)."""
-        has = nz.any(axis=1)
-        light: list = [None] * len(states)
-        overloaded = np.zeros((len(states), len(rates)), dtype=bool)
+    def _classify(self, states, sid, w, rates, grid) -> tuple[list, np.ndarray]:
+        """Each state's reference rates when one solution, scaled by the rate, stands for
+        all its traffic levels (None: solved at each level), and which intervals meet an
+        overloaded level (these need the fluid backlog).
+
+        One solution at the mean rate (level 0), scaled, stands for a state that is
+        lightly loaded (utilization under ``LIGHT_UTIL`` at its busiest level in this
+        replication: waiting is negligible at any level), or that lasts under
+        ``SHORT_S`` in this replication (a health check catching a failure, replicas
+        coming back one by one) while under ``SHORT_UTIL``: its outcome shares hardly
+        depend on the rate and its latencies weigh a few seconds a year."""
+        nz = w > 0
         present = np.zeros((len(states), len(rates)), dtype=bool)
         np.logical_or.at(present, sid, nz)
+        light: list = [None] * len(states)
+        overloaded = np.zeros((len(states), len(rates)), dtype=bool)
+        scalable = not grid.homogeneous
+        if scalable:
+            ref = self.rates((0,) * grid.n_entries)
+            total = np.array([sum(r) for r in rates]) / sum(ref)
+            stay = np.bincount(sid, weights=w.sum(axis=1), minlength=len(states))
+        has = nz.any(axis=1)
         first = np.flatnonzero(has)
         _, at = np.unique(sid[first], return_index=True)
         for j in np.sort(first[at]):  # states in the order they are met
             s, state = sid[j], states[sid[j]]
-            light[s] = self.light_rates(state, rates[int(np.argmax(nz[j]))], grid)
-            if light[s] is None:
-                for k in np.flatnonzero(present[s]):
-                    overloaded[s, k] = bool(self.solution(state, rates[k]).overloaded)
+            if scalable:
+                over, util = self._load(state, ref)
+                limit = LIGHT_UTIL if stay[s] >= SHORT_S else SHORT_UTIL
+                if not over and util * total[present[s]].max() < limit:
+                    light[s] = ref
+                    continue
+            for k in np.flatnonzero(present[s]):
+                overloaded[s, k] = bool(self.solution(state, rates[k]).overloaded)
         unsafe = (nz & overloaded[sid]).any(axis=1)
         return light, unsafe
 

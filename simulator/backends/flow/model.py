@@ -195,3 +195,20 @@ class Layout:
         self.scratch = np.zeros(self.size)  # where the solver builds a solution's vector
         scalars = [o + np.arange(SCALARS) for o in range(0, base, SCOPE)]
         self.fixed = np.concatenate([*scalars, np.arange(base, self.size)])  # figures every solution has
+        self.hists: list[tuple[np.ndarray, np.ndarray]] = []  # (where in the vector, counts) by id
+
+    def hist_id(self, index: np.ndarray, counts: np.ndarray) -> int:
+        """An id for a latency histogram at ``index`` (a call result's, in one scope)."""
+        self.hists.append((index, counts))
+        return len(self.hists) - 1
+
+    def add_hists(self, v: np.ndarray, ids: np.ndarray, coefs: np.ndarray) -> None:
+        """``v`` += the histograms ``ids`` times ``coefs`` (each distinct one added once)."""
+        if len(ids) == 0:
+            return
+        uniq, at = np.unique(ids, return_inverse=True)
+        total = np.bincount(at, weights=coefs, minlength=len(uniq))
+        hists = self.hists
+        for h, c in zip(uniq.tolist(), total.tolist(), strict=True):
+            index, counts = hists[h]
+            v[index] += counts * c

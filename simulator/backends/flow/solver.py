@@ -84,13 +84,29 @@ class CallResult:
         return self._mean_attempts
 
 
+class Hist:
+    """The latency histogram of one call result's ``M`` virtual calls, ok then failed
+    (``2·BUCKETS`` slots): where its nonzero counts are, and the counts."""
+
+    __slots__ = ("index", "counts")
+
+    def __init__(self, index: np.ndarray, counts: np.ndarray) -> None:
+        self.index, self.counts = index, counts
+
+
 @dataclass
 class Solution:
-    """Per-second rates of one state (see the module docstring)."""
+    """Per-second rates of one state (see the module docstring), in the layout
+    ``FlowModel.layout`` describes: the scalar figures (every scope's counts, every
+    edge's) as one dense vector at ``Layout.fixed``, and the latency histograms as
+    terms: ids of (scope, call result histogram) pairs in ``Layout.hists`` and their
+    calls per second / M. A call result is shared by many states and rates, so totals
+    add each histogram once, with the sum of its coefficients."""
 
-    index: np.ndarray  # where the nonzero figures sit in the vector ``FlowModel.layout`` describes
-    values: np.ndarray  # and their values
-    size: int  # the length of that vector
+    fixed: np.ndarray  # the figures at ``Layout.fixed``
+    hist_ids: np.ndarray  # ids in ``Layout.hists``
+    hist_coefs: np.ndarray  # and their coefficients
+    layout: object
     busy: list = field(default_factory=list)  # average busy workers of each service
     overloaded: dict = field(default_factory=dict)  # service -> (alive arrivals/s, capacity/s)
     flows: dict = field(default_factory=dict)  # every service -> (arrivals/s, capacity/s) of its backlogged pool
@@ -98,8 +114,9 @@ class Solution:
 
     def dense(self) -> np.ndarray:
         """Every figure, laid out as ``FlowModel.layout`` says."""
-        v = np.zeros(self.size)
-        v[self.index] = self.values
+        v = np.zeros(self.layout.size)
+        v[self.layout.fixed] = self.fixed
+        self.layout.add_hists(v, self.hist_ids, self.hist_coefs)
         return v
 
 
@@ -618,8 +635,8 @@ def _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls):
 
 def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Solution:
     lay = fm.layout
-    v = lay.scratch  # all zeros between solutions: only the figures written are kept
-    touched = [lay.fixed]  # every scope's scalars and every edge's figures
+    v = lay.scratch  # all zeros between solutions: only the fixed figures are written
+    terms: list = []  # (hist id, coefficient)
     for k, (entry, rate) in enumerate(zip(fm.entries, entry_rates, strict=True)):
         r = calls[entry.edge.name]
         if r._unit is None:
@@ -628,8 +645,8 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
                 late = lat > entry.deadline
                 out, lat = np.where(late, TIMEOUT, out), np.where(late, entry.deadline, lat)
             r._unit = _unit_scope(out, lat, r)
-        touched.append(_add_scope(v, lay.entry_at[k], rate, r))
-        touched.append(_add_scope(v, lay.service_at[entry.callee], rate, r))
+        _add_scope(v, terms, lay, lay.entry_at[k], rate, r)
+        _add_scope(v, terms, lay, lay.service_at[entry.callee], rate, r)
         _put_edge(v, lay.edge_at[entry.edge.name], rate, r)
     for s in fm.services:
         for group in s.groups:
@@ -638,7 +655,7 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
                 if r._unit is None:
                     r._unit = _unit_scope(r.out, r.lat, r)
                 n = edge_calls.get(e.name, 0.0)
-                touched.append(_add_scope(v, lay.service_at[e.callee], n, r))
+                _add_scope(v, terms, lay, lay.service_at[e.callee], n, r)
                 _put_edge(v, lay.edge_at[e.name], n, r)
     flows, overloaded = {}, {}
     for s in fm.services:
@@ -648,41 +665,39 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
         flows[s.index] = (q.arrival_alive, q.capacity)
         if q.overloaded:
             overloaded[s.index] = (q.arrival_alive, q.capacity)
-    index = np.sort(np.concatenate(touched))
-    index = index[np.concatenate(([True], index[1:] != index[:-1]))]
-    values = v[index]
-    v[index] = 0.0
-    return Solution(index, values, lay.size, [queues[s.index].busy for s in fm.services], overloaded, flows)
+    fixed = v[lay.fixed]
+    v[lay.fixed] = 0.0
+    ids, coefs = zip(*terms, strict=True)
+    return Solution(fixed, np.array(ids, dtype=np.intp), np.array(coefs), lay,
+                    [queues[s.index].busy for s in fm.services], overloaded, flows)
 
 
-def _unit_scope(out: np.ndarray, lat: np.ndarray, r: CallResult) -> tuple[np.ndarray, np.ndarray, float]:
+def _unit_scope(out: np.ndarray, lat: np.ndarray, r: CallResult) -> tuple[np.ndarray, tuple, float]:
     """What ``_add_scope`` needs of a call result, before scaling by its rate (computed
     once per call result: every state and rate sharing the result scales the same counts):
-    where in a scope's block its outcome and attempt outcome counts and its ok and failed
-    latency histograms go, their counts, and the share of calls the breaker rejected."""
-    fail = out != SUCCESS
+    its outcome and attempt outcome counts, its ok and failed latency histogram (where in
+    a scope's block its counts go, and the counts), and the share of calls the breaker
+    rejected."""
     k = np.zeros(M, dtype=np.intp)
     pos = lat > LO
     k[pos] = np.minimum(((np.log(lat[pos]) - _LOG_LO) * _INV_LOG_R).astype(np.intp) + 1, BUCKETS - 1)
-    hist = np.bincount(k + BUCKETS * fail, minlength=2 * BUCKETS)
-    nz = np.flatnonzero(hist)
-    index = np.concatenate((_OUTCOME_SLOTS, SCALARS + nz))
-    counts = np.concatenate((np.bincount(out, minlength=N_OUT), r.attempt_out, hist[nz].astype(float)))
-    return index, counts, np.count_nonzero(r.out == CIRCUIT_OPEN) / M
+    k[out != SUCCESS] += BUCKETS
+    nz, n = np.unique(k, return_counts=True)
+    outcomes = np.concatenate((np.bincount(out, minlength=N_OUT), r.attempt_out))
+    return outcomes, (nz + SCALARS, n.astype(float), {}), np.count_nonzero(r.out == CIRCUIT_OPEN) / M
 
 
-_OUTCOME_SLOTS = np.arange(4, SCALARS)  # outcomes, then attempt outcomes
-
-
-def _add_scope(v: np.ndarray, o: int, rate: float, r: CallResult) -> np.ndarray:
-    """Add ``rate`` calls per second with result ``r`` to the scope at ``o``; where
-    its counts went."""
-    index, counts, _ = r._unit
+def _add_scope(v: np.ndarray, terms: list, lay, o: int, rate: float, r: CallResult) -> None:
+    """Add ``rate`` calls per second with result ``r`` to the scope at ``o``."""
+    outcomes, hist, _ = r._unit
     v[o] += rate
     v[o + 1] += rate * r.mean_attempts
-    at = o + index
-    v[at] += counts * (rate / M)
-    return at
+    v[o + 4 : o + SCALARS] += outcomes * (rate / M)
+    ids = hist[2]  # scope offset -> id of this histogram there
+    hid = ids.get(o)
+    if hid is None:
+        hid = ids[o] = lay.hist_id(o + hist[0], hist[1])
+    terms.append((hid, rate / M))
 
 
 def _put_edge(v: np.ndarray, o: int, calls: float, r: CallResult) -> None:
