@@ -91,6 +91,7 @@ class ServiceModel:
     locality: str
     policy: str = "round_robin"
     groups: list[list[EdgeModel]] = field(default_factory=list)
+    group_ends: list[int] = field(default_factory=list)  # calls up to and including each group
 
 
 @dataclass
@@ -139,6 +140,7 @@ class FlowModel:
                 ]
                 for g, group in enumerate(call_groups(spec.calls))
             ]
+            svc.group_ends = [sum(len(g) for g in svc.groups[: k + 1]) for k in range(len(svc.groups))]
         self.entries: list[EntryModel] = []
         for t in top.traffic:
             callee = index[t.entry]
@@ -208,7 +210,7 @@ class Layout:
             return
         uniq, at = np.unique(ids, return_inverse=True)
         total = np.bincount(at, weights=coefs, minlength=len(uniq))
-        hists = self.hists
-        for h, c in zip(uniq.tolist(), total.tolist(), strict=True):
-            index, counts = hists[h]
-            v[index] += counts * c
+        hists = [self.hists[h] for h in uniq.tolist()]
+        index = np.concatenate([h[0] for h in hists])
+        counts = np.concatenate([h[1] for h in hists]) * np.repeat(total, [len(h[0]) for h in hists])
+        v += np.bincount(index, weights=counts, minlength=len(v))

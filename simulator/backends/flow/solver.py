@@ -243,21 +243,19 @@ class _Sum:
 
 def _scopes(fm: FlowModel, edge: EdgeModel, state: tuple, entry, origin: dict | None):
     """Where the attempts of ``edge`` may go, per origin: (weight, origin zone or client
-    region, RTT to each callee zone or None, the callee zones in scope); and the share
-    that finds no replica in rotation. ``origin``: the caller's traffic by zone."""
+    region, the callee zones in scope); and the share that finds no replica in
+    rotation. ``origin``: the caller's traffic by zone."""
     callee = fm.services[edge.callee]
-    zones = {z: v for z, v in zip(callee.zones, state[edge.callee], strict=True) if sum(v)}
-    net = fm.net
+    zones = {z: v for z, v in zip(callee.zones, state[edge.callee], strict=True) if v[0] or v[1]}
     out, noroute = [], 0.0
     if entry is not None:
         if entry.shares is None:
-            return ([(1.0, None, None, zones)] if zones else []), (0.0 if zones else 1.0)
+            return ([(1.0, None, zones)] if zones else []), (0.0 if zones else 1.0)
         for client, share in entry.shares.items():
             for region in entry.order[client]:
                 inside = {z: v for z, v in zones.items() if callee.zone_region[z] == region}
                 if inside:
-                    rtt = net.client if client == region else _Sum(net.client, fm.pair_rtt(client, region))
-                    out.append((share, client, rtt, inside))
+                    out.append((share, client, inside))
                     break
             else:
                 noroute += share
@@ -266,25 +264,32 @@ def _scopes(fm: FlowModel, edge: EdgeModel, state: tuple, entry, origin: dict | 
     for z, wz in (origin or {}).items():
         if not wz:
             continue
-        region = caller.zone_region[z]
         scope = zones
         if callee.locality == "zone" and z in zones:
             scope = {z: zones[z]}
         elif callee.locality in ("zone", "region"):
+            region = caller.zone_region[z]
             scope = {k: v for k, v in zones.items() if callee.zone_region[k] == region} or zones
         if not scope:
             noroute += wz
             continue
-        rtt = {}
-        for k in scope:
-            if k == z:
-                rtt[k] = net.same_zone
-            elif callee.zone_region[k] == region:
-                rtt[k] = net.cross_zone
-            else:
-                rtt[k] = fm.pair_rtt(region, callee.zone_region[k])
-        out.append((wz, z, rtt, scope))
+        out.append((wz, z, scope))
     return out, noroute
+
+
+def _rtt(fm: FlowModel, edge: EdgeModel, entry, origin, k: str):
+    """The RTT distribution from ``origin`` (a client region or a caller's zone) to zone ``k``."""
+    callee = fm.services[edge.callee]
+    net = fm.net
+    if entry is not None:
+        region = callee.zone_region[k]
+        return net.client if origin == region else _Sum(net.client, fm.pair_rtt(origin, region))
+    if k == origin:
+        return net.same_zone
+    region = fm.services[edge.caller].zone_region[origin]
+    if callee.zone_region[k] == region:
+        return net.cross_zone
+    return fm.pair_rtt(region, callee.zone_region[k])
 
 
 def zone_shares(fm: FlowModel, state: tuple) -> tuple:
@@ -308,7 +313,7 @@ def zone_shares(fm: FlowModel, state: tuple) -> tuple:
         if w <= 0.0:
             return
         groups, _ = _scopes(fm, edge, state, entry, origin)
-        for share, _, _, scope in groups:
+        for share, _, scope in groups:
             total = sum(a + d for a, d in scope.values())
             for k, (a, d) in scope.items():
                 arriving[edge.callee][k] += w * share * (a + d) / total
@@ -344,19 +349,19 @@ def _route(fm: FlowModel, edge: EdgeModel, state: tuple, entry=None, origin=None
     groups, noroute = _scopes(fm, edge, state, entry, origin)
     dists, weights = [], []
     dead = 0.0
-    for share, _, rtt, scope in groups:
+    for share, where, scope in groups:
         in_rot = sum(a + d for a, d in scope.values())
         dead += share * sum(d for _, d in scope.values()) / in_rot
-        if rtt is None:
+        if where is None:  # no client regions: no round trip
             continue
-        if entry is not None:
-            dists.append(rtt)
+        if entry is not None:  # a client region: its last mile, plus the way to the region
+            dists.append(_rtt(fm, edge, entry, where, next(iter(scope))))
             weights.append(share)
             continue
         alive = sum(a for a, _ in scope.values())
         for k, (a, _) in scope.items():
             if a:
-                dists.append(rtt[k])
+                dists.append(_rtt(fm, edge, None, where, k))
                 weights.append(share * a / alive)
     reach = 1.0 - noroute
     p_dead = dead / reach if reach > 0 else 0.0
@@ -384,6 +389,14 @@ def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> C
     noroute, p_dead, rtt = route
     hold, jout = job[0], job[1]
     ct = fm.services[edge.callee].connect_timeout
+    if edge.retries == 0:  # one attempt: its outcome and latency are the call's
+        o, t = _attempt(fm, edge, 0, route, q, hold, jout, ct)
+        if edge.budget is not None:
+            memo["budget_q"] = 1.0
+        result = CallResult(o, t, _ONE_ATTEMPT, np.bincount(o, minlength=N_OUT).astype(float), 0.0, _mean_attempts=1.0)
+        if edge.breaker is not None:
+            _breaker(fm, edge, result, memo)
+        return result
     out = np.full(M, -1)
     lat = np.zeros(M)
     attempts = np.zeros(M, dtype=np.intp)
@@ -393,26 +406,7 @@ def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> C
     q_budget = memo.get("budget_q", 1.0)
     wanted = denied = 0
     for k in range(edge.retries + 1):
-        perm = fm.pool.perm(f"{edge.name}/a{k}")
-        o = jout[perm]  # a copy
-        if q.wait is _NO_WAIT:
-            t = rtt + hold[perm]
-        else:
-            t = rtt + q.wait[fm.pool.perm(f"{edge.name}/w{k}")] + hold[perm]
-        if noroute > 0.0 or p_dead > 0.0:
-            u = fm.pool.u(f"{edge.name}/route{k}")
-            lost = u < noroute
-            dead = (~lost) & (u < noroute + (1.0 - noroute) * p_dead)
-            o[lost], t[lost] = CONNECTION_ERROR, 0.0
-            o[dead], t[dead] = CONNECTION_ERROR, ct
-        else:
-            lost = dead = np.zeros(M, dtype=bool)
-        if q.shed > 0:
-            shed = (~lost) & (~dead) & (fm.pool.u(f"{edge.name}/shed{k}") < q.shed)
-            o[shed], t[shed] = SHED, rtt[shed]
-        if edge.timeout is not None:
-            late = t > edge.timeout
-            o[late], t[late] = TIMEOUT, edge.timeout
+        o, t = _attempt(fm, edge, k, route, q, hold, jout, ct)
         if k == 0:  # every call makes its first attempt
             attempts[:] = 1
             counts += np.bincount(o, minlength=N_OUT)
@@ -448,6 +442,37 @@ def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> C
     return result
 
 
+_ONE_ATTEMPT = np.ones(M, dtype=np.intp)
+_ONE_ATTEMPT.flags.writeable = False
+
+
+def _attempt(fm: FlowModel, edge: EdgeModel, k: int, route, q: Queue, hold, jout, ct: float):
+    """Outcome and latency of every virtual call's attempt ``k`` (new arrays)."""
+    noroute, p_dead, rtt = route
+    perm = fm.pool.perm(f"{edge.name}/a{k}")
+    o = jout[perm]  # a copy
+    if q.wait is _NO_WAIT:
+        t = rtt + hold[perm]
+    else:
+        t = rtt + q.wait[fm.pool.perm(f"{edge.name}/w{k}")] + hold[perm]
+    if noroute > 0.0 or p_dead > 0.0:
+        u = fm.pool.u(f"{edge.name}/route{k}")
+        lost = u < noroute
+        dead = (~lost) & (u < noroute + (1.0 - noroute) * p_dead)
+        o[lost], t[lost] = CONNECTION_ERROR, 0.0
+        o[dead], t[dead] = CONNECTION_ERROR, ct
+        if q.shed > 0:
+            shed = (~lost) & (~dead) & (fm.pool.u(f"{edge.name}/shed{k}") < q.shed)
+            o[shed], t[shed] = SHED, rtt[shed]
+    elif q.shed > 0:
+        shed = fm.pool.u(f"{edge.name}/shed{k}") < q.shed
+        o[shed], t[shed] = SHED, rtt[shed]
+    if edge.timeout is not None:
+        late = t > edge.timeout
+        o[late], t[late] = TIMEOUT, edge.timeout
+    return o, t
+
+
 def _breaker(fm: FlowModel, edge: EdgeModel, r: CallResult, memo: dict) -> None:
     """Open at steady state when the failure rate reaches the threshold: then only the
     half-open trials of each open period pass."""
@@ -466,27 +491,41 @@ def _breaker(fm: FlowModel, edge: EdgeModel, r: CallResult, memo: dict) -> None:
     r.breaker_open = True
 
 
-def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult]):
+def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult], call_keys: list):
     """Holding time and outcome of each virtual request served by ``s``, and the share
-    of them that reach each call group (a failed required call stops the request)."""
-    hold = s.service.copy()
-    out = np.full(M, SUCCESS)
-    if s.err_rate:
-        out[fm.pool.u(f"err/{s.name}") < s.err_rate] = ERROR
-    reach = []
-    for group in s.groups:
+    of them that reach each call group (a failed required call stops the request).
+
+    Built group by group; what the first groups give is kept by their calls' keys, so
+    a change in a later call (a busier queue downstream) starts from there."""
+    memo = fm.memo
+    ends = s.group_ends
+    start, hold, out, reach = 0, s.service, fm.memo.get(("job out", s.index)), []
+    if out is None:
+        out = np.full(M, SUCCESS)
+        if s.err_rate:
+            out[fm.pool.u(f"err/{s.name}") < s.err_rate] = ERROR
+        memo[("job out", s.index)] = out
+    for g in range(len(s.groups) - 1, 0, -1):
+        got = memo.get(("job part", s.index, tuple(call_keys[: ends[g - 1]])))
+        if got is not None:
+            start, (hold, out, reach) = g, got
+            break
+    for g in range(start, len(s.groups)):
         act = out == SUCCESS
-        reach.append(np.count_nonzero(act) / M)
+        reach = [*reach, np.count_nonzero(act) / M]
         glat, gfail = None, None
-        for e in group:
+        for e in s.groups[g]:
             lat, fail = _job_view(fm, e, calls[e.name])
             glat = lat if glat is None else np.maximum(glat, lat)
             if not e.optional:
                 gfail = fail if gfail is None else gfail | fail
         hold = hold + np.where(act, glat, 0.0)
         if gfail is not None:
-            out[act & gfail] = DEPENDENCY_FAILURE
-    return hold, out, reach, float(hold.mean()), float(hold.var())
+            out = np.where(act & gfail, DEPENDENCY_FAILURE, out)
+        if g + 1 < len(s.groups):
+            memo[("job part", s.index, tuple(call_keys[: ends[g]]))] = (hold, out, reach)
+    mean = float(hold.sum()) / M
+    return hold, out, reach, mean, max(float(hold @ hold) / M - mean * mean, 0.0)
 
 
 def _job_view(fm: FlowModel, e: EdgeModel, r: CallResult) -> tuple[np.ndarray, np.ndarray]:
@@ -549,7 +588,10 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
     waits = waits or {}
     edges = fm.edge_entries()
     memo: dict[str, dict] = {e.name: {} for e, _ in edges}
-    lam, edge_calls = _rates(fm, entry_rates, {}, {}, {})
+    start = fm.memo.get(("start", entry_rates))
+    if start is None:
+        start = fm.memo[("start", entry_rates)] = _rates(fm, entry_rates, {}, {}, {})
+    lam, edge_calls = start
     # where attempts go depends on the replicas of the two ends only
     routes, route_keys = {}, {}
     shares = zone_shares(fm, state)
@@ -573,7 +615,7 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
                     call_keys.append(ck)
             jk = ("job", si, tuple(call_keys))
             job = fm.memo.get(jk)
-            jobs[si] = job if job is not None else _cached(fm, jk, lambda s=s, calls=calls: _job(fm, s, calls))
+            jobs[si] = job if job is not None else _cached(fm, jk, lambda s=s, calls=calls, ck=call_keys: _job(fm, s, calls, ck))
             level = _lam_level(lam[si])
             wait = waits.get(si)
             qk = ("queue", si, state[si], level, jk, wait)
@@ -678,13 +720,13 @@ def _unit_scope(out: np.ndarray, lat: np.ndarray, r: CallResult) -> tuple[np.nda
     its outcome and attempt outcome counts, its ok and failed latency histogram (where in
     a scope's block its counts go, and the counts), and the share of calls the breaker
     rejected."""
-    k = np.zeros(M, dtype=np.intp)
-    pos = lat > LO
-    k[pos] = np.minimum(((np.log(lat[pos]) - _LOG_LO) * _INV_LOG_R).astype(np.intp) + 1, BUCKETS - 1)
-    k[out != SUCCESS] += BUCKETS
-    nz, n = np.unique(k, return_counts=True)
+    k = np.minimum(((np.log(np.maximum(lat, LO)) - _LOG_LO) * _INV_LOG_R).astype(np.intp) + 1, BUCKETS - 1)
+    k[lat <= LO] = 0  # the histogram's first bucket
+    k += BUCKETS * (out != SUCCESS)
+    hist = np.bincount(k, minlength=2 * BUCKETS)
+    nz = np.flatnonzero(hist)
     outcomes = np.concatenate((np.bincount(out, minlength=N_OUT), r.attempt_out))
-    return outcomes, (nz + SCALARS, n.astype(float), {}), np.count_nonzero(r.out == CIRCUIT_OPEN) / M
+    return outcomes, (nz + SCALARS, hist[nz].astype(float), {}), np.count_nonzero(r.out == CIRCUIT_OPEN) / M
 
 
 def _add_scope(v: np.ndarray, terms: list, lay, o: int, rate: float, r: CallResult) -> None:
