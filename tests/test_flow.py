@@ -298,3 +298,26 @@ def test_short_states_scaled_from_the_mean_rate_change_little(monkeypatch):
     assert 1 - scaled["availability"].mean == pytest.approx(unavailable, rel=0.01)
     for q in ("p50", "p99", "p999"):
         assert scaled["latency_ok"][q] == pytest.approx(exact["latency_ok"][q], rel=0.01), q
+
+
+def test_rotation_counts_probe_stretches_as_stepping_them():
+    """The health-check verdicts computed a stretch of probes at a time equal those of
+    stepping every probe (random flips, phases, intervals and thresholds)."""
+    import random
+    from types import SimpleNamespace
+
+    from simulator.backends.flow.rotation import _rotation, _rotation_stepped
+
+    rng = random.Random(1)
+    for _ in range(3000):
+        hc = SimpleNamespace(interval_s=rng.choice([0.3, 1.0, 5.0, 10.0]),
+                             unhealthy_after=rng.randint(1, 4), healthy_after=rng.randint(1, 4))
+        t, flips, serving = 0.0, [], True
+        for _ in range(rng.randint(0, 12)):
+            t += rng.choice([rng.random() * 3 * hc.interval_s, rng.random() * 0.2, hc.interval_s * rng.randint(0, 3)])
+            serving = not serving
+            flips.append((t, serving))
+        phase, end = rng.random() * hc.interval_s, t + rng.random() * 4 * hc.interval_s
+        got, want = _rotation(flips, phase, hc, end), _rotation_stepped(flips, phase, hc, end)
+        assert [e[1:] for e in got] == [e[1:] for e in want]
+        assert [e[0] for e in got] == pytest.approx([e[0] for e in want], abs=1e-9)

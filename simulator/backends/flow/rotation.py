@@ -54,7 +54,60 @@ def _serving_changes(plan: Plan, trace: Trace, replicas: list[int]) -> dict[int,
 
 
 def _rotation(flips: list[tuple[float, bool]], phase: float, hc: Any, end: float) -> list[tuple[float, bool, bool]]:
-    """Merge serving flips with the probes that matter: (time, serving, in rotation)."""
+    """Merge serving flips with the probes that matter: (time, serving, in rotation).
+
+    Probes run at ``phase + k·interval`` while the balancer's belief and the replica's
+    state differ (the ``requests`` backend's rule; the control plane goes first at
+    equal times). Between two flips the outcome of every probe is the same, so a
+    stretch of probes is counted at once rather than stepped.
+    """
+    if hc is None:
+        return [(t, srv, True) for t, srv in flips if t < end]
+    events: list[tuple[float, bool, bool]] = []
+    interval = hc.interval_s
+    serving, rotation = True, True
+    fails = succs = 0
+    probe = math.inf
+    n_flips = len(flips)
+    i = 0
+    while True:
+        t_flip = flips[i][0] if i < n_flips else math.inf
+        if probe < t_flip and probe < end:
+            # probes at probe + j·interval before the next flip (and before the end)
+            stop = min(t_flip, end)
+            n = math.ceil((stop - probe) / interval)
+            while n > 0 and probe + (n - 1) * interval >= stop:  # rounding at the edge
+                n -= 1
+            while probe + n * interval < stop:
+                n += 1
+            if rotation == serving:  # one probe agrees, and probing stops
+                succs, fails = (succs + 1, 0) if serving else (0, fails + 1)
+                probe = math.inf
+                continue
+            need = (hc.healthy_after - succs) if serving else (hc.unhealthy_after - fails)
+            need = max(need, 1)
+            if n >= need:
+                at = probe + (need - 1) * interval
+                succs, fails = (succs + need, 0) if serving else (0, fails + need)
+                rotation = serving
+                events.append((at, serving, rotation))
+                probe = math.inf
+            else:
+                succs, fails = (succs + n, 0) if serving else (0, fails + n)
+                probe = probe + n * interval
+            continue
+        if t_flip >= end:
+            return events
+        serving = flips[i][1]
+        i += 1
+        events.append((t_flip, serving, rotation))
+        if probe == math.inf:
+            k = math.floor((t_flip - phase) / interval) + 1
+            probe = phase + k * interval
+
+
+def _rotation_stepped(flips: list[tuple[float, bool]], phase: float, hc: Any, end: float) -> list[tuple[float, bool, bool]]:
+    """:func:`_rotation` probe by probe (the reference its tests compare against)."""
     events: list[tuple[float, bool, bool]] = []
     serving, rotation = True, True
     fails = succs = 0
