@@ -321,3 +321,24 @@ def test_rotation_counts_probe_stretches_as_stepping_them():
         got, want = _rotation(flips, phase, hc, end), _rotation_stepped(flips, phase, hc, end)
         assert [e[1:] for e in got] == [e[1:] for e in want]
         assert [e[0] for e in got] == pytest.approx([e[0] for e in want], abs=1e-9)
+
+
+def test_states_numbered_by_one_integer_or_by_rows_agree(monkeypatch):
+    """Large topologies number their states by rows of counts instead of one integer:
+    both ways give the same replication."""
+    from simulator.backends import flow
+
+    plan = _shop_plan("60d")
+    seed = np.random.SeedSequence(9)
+    coded = flow.run_replication(plan, seed, 0).extra["requests"]
+    monkeypatch.setattr(flow, "_CODE_LIMIT", 0.0)
+    flow._CACHE.clear()
+    rows = flow.run_replication(plan, seed, 0).extra["requests"]
+    for kind in ("entries", "services", "edges"):
+        for name, figures in coded[kind].items():
+            for key, value in figures.items():
+                other = rows[kind][name][key]
+                if hasattr(value, "dense"):  # latency histograms
+                    np.testing.assert_array_equal(other.dense(), value.dense())
+                else:
+                    assert other == value, (kind, name, key)

@@ -45,6 +45,7 @@ LIGHT_UTIL = 0.35
 SHORT_S = 60.0
 SHORT_UTIL = 0.9
 _CACHE: dict[int, tuple[Plan, FlowModel, dict]] = {}
+_CODE_LIMIT = 2.0**62  # states numbered by one int64 when their counts fit
 
 
 def _model(plan: Plan) -> tuple[FlowModel, dict]:
@@ -275,22 +276,6 @@ class _Replay:
         cell_of, size = self._cells()
         counts0 = np.stack([size, np.zeros_like(size)], axis=1).ravel()  # everything up, in rotation
         ch = self.changes
-        if ch:
-            t, r, srv, rot = (np.array(x, dtype=d) for x, d in zip(zip(*ch, strict=True), (float, np.intp, bool, bool), strict=True))
-            # each replica's status before its change (every replica starts serving, in rotation)
-            order = np.argsort(r, kind="stable")
-            same = r[order[1:]] == r[order[:-1]]
-            prev_srv, prev_rot = np.ones(len(ch), dtype=bool), np.ones(len(ch), dtype=bool)
-            prev_srv[order[1:][same]] = srv[order[:-1][same]]
-            prev_rot[order[1:][same]] = rot[order[:-1][same]]
-            rows, cell = np.arange(len(ch)), 2 * cell_of[r]
-            delta = np.zeros((len(ch), len(counts0)), dtype=np.intp)
-            np.add.at(delta, (rows, cell + ~srv), rot.astype(np.intp))
-            np.add.at(delta, (rows, cell + ~prev_srv), -prev_rot.astype(np.intp))
-            after = np.vstack([counts0, counts0 + np.cumsum(delta, axis=0)])
-            at = after[np.searchsorted(t, starts, side="right")]
-        else:
-            at = np.broadcast_to(counts0, (len(starts), len(counts0)))
         spans, a = [], 0
         for svc in self.fm.services:
             spans.append((a, a + len(svc.zones)))
@@ -300,21 +285,45 @@ class _Replay:
             pairs = list(zip(row[0::2], row[1::2], strict=True))
             return tuple(tuple(pairs[a:b]) for a, b in spans)
 
+        if ch:
+            t, r, srv, rot = (np.array(x, dtype=d) for x, d in zip(zip(*ch, strict=True), (float, np.intp, bool, bool), strict=True))
+            # each replica's status before its change (every replica starts serving, in rotation)
+            order = np.argsort(r, kind="stable")
+            same = r[order[1:]] == r[order[:-1]]
+            prev_srv, prev_rot = np.ones(len(ch), dtype=bool), np.ones(len(ch), dtype=bool)
+            prev_srv[order[1:][same]] = srv[order[:-1][same]]
+            prev_rot[order[1:][same]] = rot[order[:-1][same]]
+            cell = 2 * cell_of[r]
+            after = np.searchsorted(t, starts, side="right")  # changes applied at each start
         radix = np.repeat(size + 1, 2)
-        if float(np.prod(radix.astype(float))) < 2.0**62:  # one integer per row
-            code = at @ np.concatenate(([1], np.cumprod(radix[:-1])))
+        if float(np.prod(radix.astype(float))) < _CODE_LIMIT:  # a state is one integer: its counts in mixed radix
+            weight = np.concatenate(([1], np.cumprod(radix[:-1])))
+            code0 = int(counts0 @ weight)
+            if ch:  # each change moves the code by what it adds and removes
+                step = weight[cell + ~srv] * rot - weight[cell + ~prev_srv] * prev_rot
+                code = code0 + np.concatenate(([0], np.cumsum(step)))[after]
+            else:
+                code = np.full(len(starts), code0, dtype=np.int64)
             _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
             met = np.argsort(first)  # number the states in the order they are met
             rank = np.empty_like(met)
             rank[met] = np.arange(len(met))
             known = self.cache.setdefault("states", {})  # code -> state, across replications
             states = []
-            for j in first[met].tolist():
-                st = known.get(int(code[j]))
+            for c in code[first[met]].tolist():
+                st = known.get(c)
                 if st is None:
-                    st = known[int(code[j])] = state_of(tuple(at[j].tolist()))
+                    st = known[c] = state_of(tuple(((c // weight) % radix).tolist()))
                 states.append(st)
             return rank[inverse.ravel()], states
+        if ch:
+            rows = np.arange(len(ch))
+            delta = np.zeros((len(ch), len(counts0)), dtype=np.intp)
+            np.add.at(delta, (rows, cell + ~srv), rot.astype(np.intp))
+            np.add.at(delta, (rows, cell + ~prev_srv), -prev_rot.astype(np.intp))
+            at = np.vstack([counts0, counts0 + np.cumsum(delta, axis=0)])[after]
+        else:
+            at = np.broadcast_to(counts0, (len(starts), len(counts0)))
         index: dict[tuple, int] = {}
         sid = np.fromiter((index.setdefault(row, len(index)) for row in map(tuple, at.tolist())), np.intp, len(at))
         return sid, [state_of(row) for row in index]
