@@ -643,11 +643,22 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
 def _inputs(fm: FlowModel, lam: np.ndarray, edge_calls: dict, memo: dict) -> tuple:
     """What a round of the fixed point reads of the previous one: arrival rate levels,
     call rate levels (for breakers) and retry budget shares."""
+    breakers, budgets = _special_edges(fm)
     return (
         tuple(_lam_level(x) for x in lam.tolist()),
-        tuple(_lam_level(edge_calls.get(e.name, 0.0)) for e, _ in fm.edge_entries() if e.breaker is not None),
-        tuple(round(memo[e.name].get("budget_q", 1.0), 3) for e, _ in fm.edge_entries() if e.budget is not None),
+        tuple(_lam_level(edge_calls.get(name, 0.0)) for name in breakers),
+        tuple(round(memo[name].get("budget_q", 1.0), 3) for name in budgets),
     )
+
+
+def _special_edges(fm: FlowModel) -> tuple[list[str], list[str]]:
+    """The edges with a circuit breaker, and those with a retry budget."""
+    got = fm.memo.get("special edges")
+    if got is None:
+        edges = [e for e, _ in fm.edge_entries()]
+        got = fm.memo["special edges"] = ([e.name for e in edges if e.breaker is not None],
+                                          [e.name for e in edges if e.budget is not None])
+    return got
 
 
 def _idle(q: Queue) -> tuple[Queue, bool]:
@@ -658,14 +669,16 @@ def _idle(q: Queue) -> tuple[Queue, bool]:
 def _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls):
     """The call result of edge ``e`` (cached by everything it depends on) and its key."""
     m = memo[e.name]
-    n = edge_calls.get(e.name, 0.0)
-    m["calls"] = math.exp(_lam_level(n) * _LAM_STEP) if n > 0 else 0.0
+    level = None
+    if e.breaker is not None:  # an open breaker's pass rate depends on the call rate
+        n = edge_calls.get(e.name, 0.0)
+        level = _lam_level(n)
+        m["calls"] = math.exp(level * _LAM_STEP) if n > 0 else 0.0
     q_in = m.get("budget_q", 1.0)
-    ck = ("call", e.name, route_keys[e.name], keys[e.callee], round(q_in, 3),
-          _lam_level(n) if e.breaker is not None else None)
+    ck = ("call", e.name, route_keys[e.name], keys[e.callee], round(q_in, 3) if e.budget is not None else None, level)
 
     def compute():
-        local = {"budget_q": q_in, "calls": m["calls"]}
+        local = {"budget_q": q_in, "calls": m.get("calls", 0.0)}
         result = _call(fm, e, routes[e.name], queues[e.callee], jobs[e.callee], local)
         return result, local.get("budget_q", 1.0)
 
