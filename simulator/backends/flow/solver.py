@@ -600,6 +600,8 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
         rk = ("route", e.name, state[e.callee], origin)
         routes[e.name] = _cached(fm, rk, lambda e=e, entry=entry, o=origin: _route(fm, e, state, entry, o))
         route_keys[e.name] = rk
+    if any(r[0] > 0.0 or r[1] > 0.0 for r in routes.values()):
+        lam, edge_calls = _guess(fm, state, entry_rates, routes)
     inputs = _inputs(fm, lam, edge_calls, memo)
     for _ in range(MAX_ITERATIONS):
         queues: dict[int, Queue] = {}
@@ -638,6 +640,34 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
         if inputs == last:
             break
     return _assemble(fm, entry_rates, lam, edge_calls, queues, calls)
+
+
+class _Guess:
+    """What :func:`_rates` reads of a queue or a call, before they are solved."""
+
+    __slots__ = ("alive", "in_rotation", "shed", "mean_attempts")
+
+    def __init__(self, alive: int = 1, in_rotation: int = 1, attempts: float = 1.0) -> None:
+        self.alive, self.in_rotation, self.shed, self.mean_attempts = alive, in_rotation, 0.0, attempts
+
+
+def _guess(fm: FlowModel, state: tuple, entry_rates: tuple, routes: dict) -> tuple[np.ndarray, dict]:
+    """A start for the fixed point when replicas are missing or dead: each call retried
+    as if its attempts failed independently with the share that finds no live replica
+    (or an error), and dead replicas in rotation serving nothing. The fixed point then
+    often ends after one round (a start is only a start: the result does not depend on
+    it beyond the fixed point's tolerance)."""
+    queues = {}
+    for s in fm.services:
+        counts = state[s.index]
+        queues[s.index] = _Guess(sum(a for a, _ in counts), sum(a + d for a, d in counts))
+    calls = {}
+    for e, _ in fm.edge_entries():
+        noroute, p_dead, _ = routes[e.name]
+        f = noroute + (1.0 - noroute) * p_dead
+        p = f + (1.0 - f) * fm.services[e.callee].err_rate
+        calls[e.name] = _Guess(attempts=sum(p**k for k in range(e.retries + 1)))
+    return _rates(fm, entry_rates, queues, {}, calls)
 
 
 def _inputs(fm: FlowModel, lam: np.ndarray, edge_calls: dict, memo: dict) -> tuple:
