@@ -152,6 +152,7 @@ class FlowModel:
             self.entries.append(EntryModel(t.label, t, edge, callee, t.deadline_s, t.from_, order))
         self.order = list(plan.order)  # callees before callers
         self.memo: dict = {}  # small results reused between states (queue waits)
+        self.ids: dict = {}  # keys of parts -> their numbers (see solver._id)
         self.layout = Layout(self)
 
     def pair_rtt(self, a: str, b: str) -> Any:

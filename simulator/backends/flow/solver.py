@@ -570,7 +570,20 @@ def _lam_level(lam: float) -> int:
     return round(math.log(lam) / _LAM_STEP) if lam > 0 else -(10**9)
 
 
-def _cached(fm: FlowModel, key: tuple, compute):
+def _id(fm: FlowModel, key: tuple) -> int:
+    """A small integer standing for ``key`` (keys of parts nest the keys of the parts
+    they are built from: numbering them keeps every key short to hash)."""
+    ids = fm.ids
+    got = ids.get(key)
+    if got is None:
+        got = ids[key] = len(ids)
+    return got
+
+
+_IDS_LIMIT = 1_000_000
+
+
+def _cached(fm: FlowModel, key, compute):
     """Results of parts of a solution, reused by every state that shares them (a change
     in one service's replicas leaves the others' queues and calls as they were)."""
     memo = fm.memo
@@ -586,6 +599,9 @@ def _cached(fm: FlowModel, key: tuple, compute):
 def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = None) -> Solution:
     """The flow solution of ``state`` (see the module docstring)."""
     waits = waits or {}
+    if len(fm.ids) > _IDS_LIMIT:  # start afresh (parts are stored under their numbers)
+        fm.ids.clear()
+        fm.memo.clear()
     edges = fm.edge_entries()
     memo: dict[str, dict] = {e.name: {} for e, _ in edges}
     start = fm.memo.get(("start", entry_rates))
@@ -597,7 +613,7 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
     shares = zone_shares(fm, state)
     for e, entry in edges:
         origin = None if e.caller is None else shares[e.caller]
-        rk = ("route", e.name, state[e.callee], origin)
+        rk = _id(fm, ("route", e.name, state[e.callee], origin))
         routes[e.name] = _cached(fm, rk, lambda e=e, entry=entry, o=origin: _route(fm, e, state, entry, o))
         route_keys[e.name] = rk
     if any(r[0] > 0.0 or r[1] > 0.0 for r in routes.values()):
@@ -615,19 +631,19 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
                 for e in group:
                     calls[e.name], ck = _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls)
                     call_keys.append(ck)
-            jk = ("job", si, tuple(call_keys))
+            jk = _id(fm, ("job", si, tuple(call_keys)))
             job = fm.memo.get(jk)
             jobs[si] = job if job is not None else _cached(fm, jk, lambda s=s, calls=calls, ck=call_keys: _job(fm, s, calls, ck))
             level = _lam_level(lam[si])
             wait = waits.get(si)
-            qk = ("queue", si, state[si], level, jk, wait)
+            qk = _id(fm, ("queue", si, state[si], level, jk, wait))
             lam_q = math.exp(level * _LAM_STEP) if lam[si] > 0 else 0.0
             queue = fm.memo.get(qk)
             queues[si], idle = queue if queue is not None else _cached(
                 fm, qk, lambda s=s, si=si, lam_q=lam_q, wait=wait, jobs=jobs: _idle(_queue(fm, s, lam_q, state[si], jobs[si], wait)))
             # a call sees only the queue's waits and shedding: with neither, the
             # arrival rate does not matter, and the calls into it are shared by all rates
-            keys[si] = ("idle" if idle else qk, jk)
+            keys[si] = (-1 if idle else qk, jk)
         for entry in fm.entries:
             calls[entry.edge.name], _ = _edge_call(fm, entry.edge, routes, route_keys, queues, jobs, keys, memo, edge_calls)
         new_lam, edge_calls = _rates(fm, entry_rates, queues, jobs, calls)
@@ -705,7 +721,7 @@ def _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls):
         level = _lam_level(n)
         m["calls"] = math.exp(level * _LAM_STEP) if n > 0 else 0.0
     q_in = m.get("budget_q", 1.0)
-    ck = ("call", e.name, route_keys[e.name], keys[e.callee], round(q_in, 3) if e.budget is not None else None, level)
+    ck = _id(fm, ("call", e.name, route_keys[e.name], keys[e.callee], round(q_in, 3) if e.budget is not None else None, level))
 
     def compute():
         local = {"budget_q": q_in, "calls": m.get("calls", 0.0)}
