@@ -5,9 +5,11 @@ every replica, when it serves and when the health checks put it in or out of rot
 (:mod:`.rotation`). Between two such changes, and while the traffic rate stays within
 one 5 % level, nothing changes: the steady flow solution of that state (:mod:`.solver`)
 holds, weighted by the time spent in it (solutions are cached by state, across
-replications). When a service's load exceeds its capacity, there is no steady state:
-its queue becomes a fluid backlog stepped second by second (waiting time = backlog /
-capacity; callers time out and retry, which feeds the backlog) until it drains.
+replications). A lightly loaded state, or one that lasts under a minute in a
+replication, is solved once at the mean rate and scaled (see ``_Replay._classify``).
+When a service's load exceeds its capacity, there is no steady state: its queue
+becomes a fluid backlog stepped second by second (waiting time = backlog / capacity;
+callers time out and retry, which feeds the backlog) until it drains.
 
 Figures are expected values (counts need not be whole numbers); the results have the
 same shape as the ``requests`` backend's, so every metric, table and check works on
