@@ -23,7 +23,7 @@ The goals, on the headline figure, are
     flow seconds per replication-year <= 0.050
 
 The sides alternate over a few rounds (which one goes first rotates); the best round of
-each is kept (on a shared machine rounds of the same work differ by up to a third: the
+each is kept (on a shared machine rounds of the same work differ by up to 60 %: the
 best one is the least disturbed). Both sides' request availability and p99 latency are printed as a sanity
 check (different horizons, so they need not agree closely).
 

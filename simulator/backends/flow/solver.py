@@ -720,8 +720,10 @@ def _edge_call(fm, e, routes, route_keys, queues, jobs, keys, memo, edge_calls):
         n = edge_calls.get(e.name, 0.0)
         level = _lam_level(n)
         m["calls"] = math.exp(level * _LAM_STEP) if n > 0 else 0.0
-    q_in = m.get("budget_q", 1.0)
-    ck = _id(fm, ("call", e.name, route_keys[e.name], keys[e.callee], round(q_in, 3) if e.budget is not None else None, level))
+    # the share of retries a budget lets through, on a 0.001 grid: the result is a
+    # function of its key, whichever state computed it first
+    q_in = round(m.get("budget_q", 1.0), 3) if e.budget is not None else 1.0
+    ck = _id(fm, ("call", e.name, route_keys[e.name], keys[e.callee], q_in if e.budget is not None else None, level))
 
     def compute():
         local = {"budget_q": q_in, "calls": m.get("calls", 0.0)}
