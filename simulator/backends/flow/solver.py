@@ -47,6 +47,10 @@ from simulator.metrics.queueing import erlang_c, mmck_probabilities
 __all__ = ["Solution", "solve"]
 
 MAX_ITERATIONS = 12
+#: Outcomes of virtual requests are small integers: one byte each keeps the many call
+#: results kept between states small (attempt counts: four, retries are unbounded).
+_OUT = np.int8
+_ATTEMPTS = np.int32
 
 
 @dataclass
@@ -397,9 +401,9 @@ def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> C
         if edge.breaker is not None:
             _breaker(fm, edge, result, memo)
         return result
-    out = np.full(M, -1)
+    out = np.full(M, -1, dtype=_OUT)
     lat = np.zeros(M)
-    attempts = np.zeros(M, dtype=np.intp)
+    attempts = np.zeros(M, dtype=_ATTEMPTS)
     counts = np.zeros(N_OUT)
     active = np.ones(M, dtype=bool)
     prev = np.zeros(M)
@@ -442,7 +446,7 @@ def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> C
     return result
 
 
-_ONE_ATTEMPT = np.ones(M, dtype=np.intp)
+_ONE_ATTEMPT = np.ones(M, dtype=_ATTEMPTS)
 _ONE_ATTEMPT.flags.writeable = False
 
 
@@ -501,7 +505,7 @@ def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult], call_keys
     ends = s.group_ends
     start, hold, out, reach = 0, s.service, fm.memo.get(("job out", s.index)), []
     if out is None:
-        out = np.full(M, SUCCESS)
+        out = np.full(M, SUCCESS, dtype=_OUT)
         if s.err_rate:
             out[fm.pool.u(f"err/{s.name}") < s.err_rate] = ERROR
         memo[("job out", s.index)] = out
