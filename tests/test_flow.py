@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -300,13 +301,45 @@ def test_short_states_scaled_from_the_mean_rate_change_little(monkeypatch):
         assert scaled["latency_ok"][q] == pytest.approx(exact["latency_ok"][q], rel=0.01), q
 
 
+def _rotation_stepped(flips: list[tuple[float, bool]], phase: float, hc, end: float) -> list[tuple[float, bool, bool]]:
+    """The health-check verdicts probe by probe: the reference for ``rotation._rotation``."""
+    events: list[tuple[float, bool, bool]] = []
+    serving, rotation = True, True
+    fails = succs = 0
+    probe = math.inf
+    i = 0
+    while True:
+        t_flip = flips[i][0] if i < len(flips) else math.inf
+        if min(t_flip, probe) >= end:
+            return events
+        if t_flip <= probe:  # the control plane goes first at equal times
+            serving = flips[i][1]
+            i += 1
+            events.append((t_flip, serving, rotation))
+            if probe == math.inf and hc is not None:
+                k = math.floor((t_flip - phase) / hc.interval_s) + 1
+                probe = phase + k * hc.interval_s
+            continue
+        if serving:
+            succs, fails = succs + 1, 0
+            if not rotation and succs >= hc.healthy_after:
+                rotation = True
+                events.append((probe, serving, rotation))
+        else:
+            fails, succs = fails + 1, 0
+            if rotation and fails >= hc.unhealthy_after:
+                rotation = False
+                events.append((probe, serving, rotation))
+        probe = math.inf if rotation == serving else probe + hc.interval_s
+
+
 def test_rotation_counts_probe_stretches_as_stepping_them():
     """The health-check verdicts computed a stretch of probes at a time equal those of
     stepping every probe (random flips, phases, intervals and thresholds)."""
     import random
     from types import SimpleNamespace
 
-    from simulator.backends.flow.rotation import _rotation, _rotation_stepped
+    from simulator.backends.flow.rotation import _rotation
 
     rng = random.Random(1)
     for _ in range(3000):

@@ -348,7 +348,7 @@ class _Replay:
         """Whether ``state`` is overloaded at the reference rates ``ref``, and the highest
         utilization of its services there (kept across replications)."""
         loads = self.cache.setdefault("load", {})
-        got = loads.get(state)
+        got = loads.get((state, ref))
         if got is None:
             sol = self.solution(state, ref)
             util = 0.0
@@ -356,7 +356,7 @@ class _Replay:
                 alive = sum(a for a, _ in counts)
                 if alive and svc.workers:
                     util = max(util, sol.busy[svc.index] / (alive * svc.workers))
-            got = loads[state] = (bool(sol.overloaded), util)
+            got = loads[state, ref] = (bool(sol.overloaded), util)
         return got
 
     def _alive(self, state: tuple, s: int) -> int:

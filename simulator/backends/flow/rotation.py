@@ -106,38 +106,6 @@ def _rotation(flips: list[tuple[float, bool]], phase: float, hc: Any, end: float
             probe = phase + k * interval
 
 
-def _rotation_stepped(flips: list[tuple[float, bool]], phase: float, hc: Any, end: float) -> list[tuple[float, bool, bool]]:
-    """:func:`_rotation` probe by probe (the reference its tests compare against)."""
-    events: list[tuple[float, bool, bool]] = []
-    serving, rotation = True, True
-    fails = succs = 0
-    probe = math.inf
-    i = 0
-    while True:
-        t_flip = flips[i][0] if i < len(flips) else math.inf
-        if min(t_flip, probe) >= end:
-            return events
-        if t_flip <= probe:  # the control plane goes first at equal times
-            serving = flips[i][1]
-            i += 1
-            events.append((t_flip, serving, rotation))
-            if probe == math.inf and hc is not None:
-                k = math.floor((t_flip - phase) / hc.interval_s) + 1
-                probe = phase + k * hc.interval_s
-            continue
-        if serving:
-            succs, fails = succs + 1, 0
-            if not rotation and succs >= hc.healthy_after:
-                rotation = True
-                events.append((probe, serving, rotation))
-        else:
-            fails, succs = fails + 1, 0
-            if rotation and fails >= hc.unhealthy_after:
-                rotation = False
-                events.append((probe, serving, rotation))
-        probe = math.inf if rotation == serving else probe + hc.interval_s
-
-
 def replica_changes(plan: Plan, trace: Trace, rep: tuple[int, int]) -> list[Change]:
     """Every change of any replica's (serving, in rotation), in time order."""
     top = plan.topology

@@ -88,16 +88,6 @@ class CallResult:
         return self._mean_attempts
 
 
-class Hist:
-    """The latency histogram of one call result's ``M`` virtual calls, ok then failed
-    (``2·BUCKETS`` slots): where its nonzero counts are, and the counts."""
-
-    __slots__ = ("index", "counts")
-
-    def __init__(self, index: np.ndarray, counts: np.ndarray) -> None:
-        self.index, self.counts = index, counts
-
-
 @dataclass
 class Solution:
     """Per-second rates of one state (see the module docstring), in the layout
@@ -306,10 +296,7 @@ def zone_shares(fm: FlowModel, state: tuple) -> tuple:
     got = fm.memo.get(key)
     if got is not None:
         return got
-    weights = fm.memo.get("nominal calls")
-    if weights is None:
-        _, weights = _rates(fm, tuple(e.spec.rate_per_s for e in fm.entries), {}, {}, {})
-        fm.memo["nominal calls"] = weights
+    _, weights = _failure_free(fm, tuple(e.spec.rate_per_s for e in fm.entries))
     arriving = [dict.fromkeys(s.zones, 0.0) for s in fm.services]
 
     def send(edge, entry, origin):
@@ -503,7 +490,7 @@ def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult], call_keys
     a change in a later call (a busier queue downstream) starts from there."""
     memo = fm.memo
     ends = s.group_ends
-    start, hold, out, reach = 0, s.service, fm.memo.get(("job out", s.index)), []
+    start, hold, out, reach = 0, s.service, memo.get(("job out", s.index)), []
     if out is None:
         out = np.full(M, SUCCESS, dtype=_OUT)
         if s.err_rate:
@@ -608,10 +595,7 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
         fm.memo.clear()
     edges = fm.edge_entries()
     memo: dict[str, dict] = {e.name: {} for e, _ in edges}
-    start = fm.memo.get(("start", entry_rates))
-    if start is None:
-        start = fm.memo[("start", entry_rates)] = _rates(fm, entry_rates, {}, {}, {})
-    lam, edge_calls = start
+    lam, edge_calls = _failure_free(fm, entry_rates)
     # where attempts go depends on the replicas of the two ends only
     routes, route_keys = {}, {}
     shares = zone_shares(fm, state)
@@ -660,6 +644,14 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
         if inputs == last:
             break
     return _assemble(fm, entry_rates, lam, edge_calls, queues, calls)
+
+
+def _failure_free(fm: FlowModel, entry_rates: tuple) -> tuple[np.ndarray, dict]:
+    """:func:`_rates` with every call made once and every request served (kept by rates)."""
+    got = fm.memo.get(("failure free", entry_rates))
+    if got is None:
+        got = fm.memo[("failure free", entry_rates)] = _rates(fm, entry_rates, {}, {}, {})
+    return got
 
 
 class _Guess:
