@@ -28,6 +28,7 @@ __all__ = [
     "as_seed_sequence",
     "replication_seed",
     "name_key",
+    "named_stream",
     "replication_key",
     "stream_key",
     "stream_keys",
@@ -182,3 +183,9 @@ def prefill(streams: list[Stream], block: int = 16) -> None:
         values = group[0]._dist.ppf(uniforms(keys, 0, block))
         for st, row in zip(group, values, strict=True):
             st.prefill(row)
+
+
+def named_stream(rep: tuple[int, int], name: str, dist, block: int = 32) -> Stream:
+    """The stream of draws from ``dist`` called ``name`` in replication ``rep``: every
+    backend that draws the same named quantity reads the same values."""
+    return Stream(dist, stream_key(rep, name_key(name)), block=block)

@@ -26,7 +26,7 @@ from simulator.backends.requests.dataplane import DataPlane
 from simulator.backends.requests.runtime import Replica
 from simulator.chaos.compile import Experiment, Step
 from simulator.engine.control import ControlPlane
-from simulator.rng import UNIT_UNIFORM, Stream, name_key, stream_key
+from simulator.rng import UNIT_UNIFORM, named_stream
 
 __all__ = ["Injector", "pick_targets"]
 
@@ -39,7 +39,7 @@ def pick_targets(step: Step, rep: tuple[int, int]) -> list[str]:
         return cands
     n = {"one": 1, "count": spec.count or 1, "percent": math.ceil((spec.percent or 0.0) * len(cands))}[spec.mode]
     n = max(1, min(n, len(cands)))
-    u = Stream(UNIT_UNIFORM, stream_key(rep, name_key(f"chaos/{step.name}/pick")), block=max(n, 1))
+    u = named_stream(rep, f"chaos/{step.name}/pick", UNIT_UNIFORM, max(n, 1))
     for i in range(n):  # a partial Fisher-Yates shuffle
         j = i + int(u() * (len(cands) - i))
         cands[i], cands[j] = cands[j], cands[i]

@@ -35,7 +35,7 @@ from simulator.engine.replication import ReplicationRecord, summarise_trace
 from simulator.metrics.histogram import BUCKETS, FrozenHistogram, bucket_values
 from simulator.metrics.outcomes import OUTCOMES
 from simulator.metrics.timeline import Timeline
-from simulator.rng import UNIT_EXPONENTIAL, Stream, name_key, replication_key, stream_key
+from simulator.rng import UNIT_EXPONENTIAL, named_stream, replication_key
 
 __all__ = ["run_replication", "LEVEL"]
 
@@ -69,12 +69,10 @@ def _rate_functions(plan: Plan, rep: tuple[int, int]) -> list[RateFunction]:
         if fc is not None:
             label = spec.label
 
-            def st(name: str, dist) -> Stream:
-                return Stream(dist, stream_key(rep, name_key(name)), block=16)
-
             flashes = flash_schedule(
-                spec, plan.end_s, st(f"traffic/{label}/flash", UNIT_EXPONENTIAL),
-                st(f"traffic/{label}/flash-duration", fc.duration), st(f"traffic/{label}/flash-multiplier", fc.multiplier),
+                spec, plan.end_s, named_stream(rep, f"traffic/{label}/flash", UNIT_EXPONENTIAL, 16),
+                named_stream(rep, f"traffic/{label}/flash-duration", fc.duration, 16),
+                named_stream(rep, f"traffic/{label}/flash-multiplier", fc.multiplier, 16),
             )
         out.append(RateFunction(spec, flashes))
     return out

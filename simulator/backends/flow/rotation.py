@@ -19,7 +19,7 @@ import numpy as np
 
 from simulator.engine.control import Trace
 from simulator.engine.plan import Plan
-from simulator.rng import Stream, name_key, stream_key, stream_keys, uniforms
+from simulator.rng import Stream, name_key, named_stream, stream_keys, uniforms
 
 __all__ = ["replica_changes", "Change"]
 
@@ -128,7 +128,7 @@ def replica_changes(plan: Plan, trace: Trace, rep: tuple[int, int]) -> list[Chan
         own = {int(r): _rotation(flips[int(r)], phase.get(int(r), 0.0), hc, plan.end_s) for r in svc.replicas}
         if spec.datastore is not None:
             zones = {int(r): z for r, z in zip(svc.replicas, svc.zones, strict=True)}
-            failover = Stream(spec.datastore.failover, stream_key(rep, name_key(f"datastore/{svc.name}/failover")), block=16)
+            failover = named_stream(rep, f"datastore/{svc.name}/failover", spec.datastore.failover, 16)
             changes.extend(_datastore_roles(own, zones, hc is not None, failover, plan.end_s))
             continue
         for r, events in own.items():

@@ -15,7 +15,7 @@ from simulator.backends.requests.runtime import EdgeRT, EntryRT, Replica, Servic
 from simulator.backends.requests.traffic import Arrivals, RateFunction, flash_schedule
 from simulator.engine.control import ControlPlane
 from simulator.engine.plan import Plan
-from simulator.rng import UNIT_EXPONENTIAL, UNIT_UNIFORM, Stream, name_key, replication_key, stream_key
+from simulator.rng import UNIT_EXPONENTIAL, UNIT_UNIFORM, Stream, named_stream, replication_key
 
 __all__ = ["build_dataplane", "call_groups"]
 
@@ -23,7 +23,7 @@ _BLOCK = 256  # hot streams: draws computed at a time
 
 
 def _stream(rep: tuple[int, int], name: str, dist: Any, block: int = _BLOCK) -> Stream:
-    return Stream(dist, stream_key(rep, name_key(name)), block=block)
+    return named_stream(rep, name, dist, block)
 
 
 def call_groups(calls: tuple) -> list[list[Any]]:

@@ -9,7 +9,7 @@ from simulator.backends.requests.balancer import Balancer
 from simulator.backends.requests.resilience import Breaker, Budget
 from simulator.backends.requests.stats import SUCCESS, CallStats, EdgeStats
 from simulator.backends.requests.traffic import Arrivals
-from simulator.rng import UNIT_UNIFORM, Stream, name_key, stream_key
+from simulator.rng import UNIT_UNIFORM, Stream, named_stream
 
 __all__ = ["Replica", "ServiceRT", "EdgeRT", "EntryRT", "Call", "Attempt"]
 
@@ -92,7 +92,7 @@ class EdgeRT:
         self.budget = Budget(budget) if budget is not None else None
         self.breaker = Breaker(breaker) if breaker is not None else None
         self.stats = EdgeStats()
-        self.jitter = Stream(UNIT_UNIFORM, stream_key(rep, name_key(f"jitter/{name}")))
+        self.jitter = named_stream(rep, f"jitter/{name}", UNIT_UNIFORM)
         self.rep = rep
         self.rtt: dict[Any, Stream] = {}
         self.entry: EntryRT | None = None
@@ -103,7 +103,7 @@ class EdgeRT:
     def rtt_stream(self, kind: Any, dist: Any) -> Stream:
         st = self.rtt.get(kind)
         if st is None:
-            st = self.rtt[kind] = Stream(dist, stream_key(self.rep, name_key(f"net/{self.name}/{kind}")))
+            st = self.rtt[kind] = named_stream(self.rep, f"net/{self.name}/{kind}", dist)
         return st
 
 
