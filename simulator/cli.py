@@ -478,8 +478,6 @@ def sweep(
     try:
         model = simulator.load(file)
         grid = dict(parse_set_option(s) for s in settings) if settings else None
-        if grid is None and model.sweep is None:
-            raise simulator.ModelError("nothing to sweep: pass --set PATH=V1,V2 or add a sweep section", file=str(file))
         with _progress(progress, f"{file.name} sweep") as update:
             res = simulator.sweep(
                 model, grid, baseline=baseline, replications=replications, seed=seed, horizon=horizon,

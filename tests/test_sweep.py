@@ -161,6 +161,21 @@ def test_bad_variant_value_is_one_line():
         simulator.sweep(model, {"services.api.replicas.z2": [-1]}, executor="serial")
 
 
+def test_bad_baseline_or_nothing_to_sweep_fails_before_running(monkeypatch):
+    """An unknown baseline, or nothing to vary, is refused before any replication runs."""
+    import simulator.analysis.sweep as sweep_module
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("a replication ran")
+
+    monkeypatch.setattr(sweep_module, "execute", no_run)
+    model = simulator.from_dict(base_doc())
+    with pytest.raises(ModelError, match=r"sweep.baseline: unknown variant 'nope'"):
+        simulator.sweep(model, {"services.api.replicas.z2": [1, 2]}, baseline="nope", executor="serial")
+    with pytest.raises(ModelError, match="nothing to sweep"):
+        simulator.sweep(model, executor="serial")
+
+
 def test_growth_scenario_scales_transfer():
     """traffic[*].rate = x1, x10, x100: transfer cost (from expected rates) scales with it."""
     doc = base_doc(traffic=[{"entry": "api", "rate": "10/s", "response_bytes": "100KB"}])

@@ -128,7 +128,13 @@ def sweep(
     if grid is None and variants is None and spec is not None:
         grid, variants = dict(spec.grid) or None, list(spec.variants) or None
         baseline = baseline or spec.baseline
+    if not grid and not variants:
+        raise ModelError("nothing to sweep: give a grid or variants (--set PATH=V1,V2), or add a sweep section",
+                         ("sweep",), model.source)
     named = expand(grid, variants)
+    names = [name for name, _ in named]
+    if baseline is not None and baseline not in names:  # before anything runs
+        raise ModelError(f"unknown variant {baseline!r}{suggest(baseline, names)}", ("sweep", "baseline"), model.source)
     base_doc = model.model_dump(mode="json", by_alias=True, exclude={"sweep"})
     models = [_variant_model(base_doc, name, settings, model.source) for name, settings in named]
     prepared = [prepare(m, replications, seed, horizon, warmup, backend, max_requests) for m in models]
@@ -157,9 +163,6 @@ def sweep(
         make_results(m, plan, chosen, s, recs, wall / len(models))
         for m, (plan, chosen, s, _), recs in zip(models, prepared, records, strict=True)
     ]
-    names = [name for name, _ in named]
-    if baseline is not None and baseline not in names:
-        raise ModelError(f"unknown variant {baseline!r}{suggest(baseline, names)}", ("sweep", "baseline"))
     return SweepResults(names, [s for _, s in named], results, baseline or names[0], wall_s=wall)
 
 
