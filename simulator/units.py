@@ -21,6 +21,7 @@ __all__ = [
     "parse_duration",
     "parse_rate",
     "parse_fraction",
+    "parse_bytes",
     "format_duration",
 ]
 
@@ -46,6 +47,8 @@ _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _DURATION_PART = re.compile(rf"\s*({_NUMBER})\s*(ms|min|s|m|h|d|w|y)")
 _RATE = re.compile(rf"^\s*({_NUMBER})\s*([kKM]?)\s*/\s*(ms|min|s|m|h|d|w|y)\s*$")
 _PERCENT = re.compile(rf"^\s*({_NUMBER})\s*%\s*$")
+_SIZE = re.compile(rf"^\s*({_NUMBER})\s*([kKMGT]?)(i?)B\s*$")
+_SIZE_POWERS = {"": 0, "k": 1, "K": 1, "M": 2, "G": 3, "T": 4}
 _MULTIPLIERS = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6}
 
 
@@ -64,6 +67,19 @@ def _as_number(value: object) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def parse_bytes(value: object) -> float:
+    """A size in bytes: ``2KB`` (10^3), ``1.5MiB`` (2^20), ``512B`` or a bare number."""
+    number = _as_number(value)
+    if number is None:
+        match = _SIZE.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise UnitError(f"expected a size such as 2KB, 1.5MiB or 512B, got {value!r}")
+        number = float(match.group(1)) * (1024.0 if match.group(3) else 1000.0) ** _SIZE_POWERS[match.group(2)]
+    if not math.isfinite(number) or number < 0:
+        raise UnitError(f"a size must be finite and not negative, got {value!r}")
+    return number
 
 
 def parse_duration(value: object) -> float:

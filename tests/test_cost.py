@@ -21,7 +21,7 @@ from simulator.metrics.cost import (
     monthly_downtime,
     sla_credits,
 )
-from simulator.model.pricing import parse_bytes
+from simulator.units import UnitError, parse_bytes
 
 
 def priced_doc(**pricing: Any) -> dict[str, Any]:
@@ -169,6 +169,13 @@ def test_cost_per_nine():
 def test_parse_bytes(text, value):
     """Sizes use SI (KB) or binary (KiB) multiples."""
     assert parse_bytes(text) == value
+
+
+@pytest.mark.parametrize("text", [float("nan"), "1e400B", -1, "2 apples", True])
+def test_parse_bytes_refuses_impossible_sizes(text):
+    """Like durations and rates, a size is finite and not negative."""
+    with pytest.raises(UnitError):
+        parse_bytes(text)
 
 
 @pytest.mark.parametrize(

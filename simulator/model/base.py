@@ -128,6 +128,15 @@ PositiveDuration = Annotated[
 ]
 #: A rate in events per second, written ``400/s`` or ``1.2k/m``.
 Rate = Annotated[float, BeforeValidator(_unit(units.parse_rate)), WithJsonSchema(_RATE_SCHEMA)]
+
+#: A size in bytes, written ``2KB``, ``1.5MiB`` or a number.
+Bytes = Annotated[
+    float,
+    BeforeValidator(_unit(units.parse_bytes)),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\s*[0-9.eE+-]+\s*[kKMGT]?i?B\s*$"}]}
+    ),
+]
 #: A fraction in [0, 1], written ``99.95%`` or ``0.9995``.
 Fraction = Annotated[float, BeforeValidator(_unit(units.parse_fraction)), WithJsonSchema(_FRACTION_SCHEMA)]
 

@@ -9,14 +9,13 @@ failure model can carry interruptions) are checked by :func:`check_pricing`.
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BeforeValidator, Field, NonNegativeFloat, WithJsonSchema, model_validator
+from pydantic import Field, NonNegativeFloat, model_validator
 from pydantic_core import PydanticCustomError
 
 from simulator.errors import ModelError
-from simulator.model.base import Fraction, Name, Rate, Spec, suggest
+from simulator.model.base import Bytes, Fraction, Name, Rate, Spec, suggest
 from simulator.model.distributions import Dist, Exponential
 
 if TYPE_CHECKING:
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Bytes",
-    "parse_bytes",
     "InstancePriceSpec",
     "ServicePricingSpec",
     "TransferPricingSpec",
@@ -32,48 +30,8 @@ __all__ = [
     "SLACreditTierSpec",
     "SLACreditsSpec",
     "PricingSpec",
-    "BILLING",
     "check_pricing",
 ]
-
-#: How a replica is billed: one of the price columns of an instance class.
-BILLING = ("on_demand", "reserved_1y", "reserved_3y", "spot")
-
-_SIZE = re.compile(r"^\s*((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMGT]?)(i?)B\s*$")
-_POWERS = {"": 0, "k": 1, "K": 1, "M": 2, "G": 3, "T": 4}
-
-
-def parse_bytes(value: Any) -> float:
-    """``2KB`` (10^3), ``1.5MiB`` (2^20), ``512B`` or a plain number of bytes."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a size such as 2KB or 512B, got {value!r}")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(f"a size cannot be negative, got {value!r}")
-        return float(value)
-    m = _SIZE.match(str(value))
-    if not m:
-        raise ValueError(f"expected a size such as 2KB, 1.5MiB or 512B, got {value!r}")
-    base = 1024.0 if m.group(3) else 1000.0
-    return float(m.group(1)) * base ** _POWERS[m.group(2)]
-
-
-def _bytes(value: Any) -> float:
-    try:
-        return parse_bytes(value)
-    except ValueError as exc:
-        raise PydanticCustomError("size", str(exc)) from None
-
-
-#: A size in bytes, written ``2KB``, ``1.5MiB`` or a number.
-Bytes = Annotated[
-    float,
-    BeforeValidator(_bytes),
-    WithJsonSchema(
-        {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\s*[0-9.eE+-]+\s*[kKMGT]?i?B\s*$"}]}
-    ),
-]
-
 
 class InstancePriceSpec(Spec):
     """Prices of one instance class in one region, per replica-hour."""

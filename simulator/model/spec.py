@@ -14,9 +14,9 @@ from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveInt, Privat
 from pydantic_core import PydanticCustomError
 
 from simulator.errors import ModelError
-from simulator.model.base import Duration, Fraction, Name, OrAlso, PositiveDuration, Spec, suggest
+from simulator.model.base import Bytes, Duration, Fraction, Name, OrAlso, PositiveDuration, Spec, suggest
 from simulator.model.distributions import Dist, exponential
-from simulator.model.pricing import Bytes, PricingSpec
+from simulator.model.pricing import PricingSpec
 from simulator.model.recovery import AutoscalingSpec, DatastoreSpec, ResiliencySpec
 from simulator.model.resilience import BackoffSpec, CircuitBreakerSpec, LoadBalancerSpec, RetryBudgetSpec
 from simulator.model.sweeps import SweepSpec

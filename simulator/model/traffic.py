@@ -5,9 +5,8 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from simulator.model.base import Duration, Fraction, Name, PositiveDuration, Rate, Spec
+from simulator.model.base import Bytes, Duration, Fraction, Name, PositiveDuration, Rate, Spec
 from simulator.model.distributions import Dist, LogNormal
-from simulator.model.pricing import Bytes
 from simulator.model.recovery import DnsSpec
 
 __all__ = ["DiurnalSpec", "SpikeSpec", "FlashCrowdSpec", "TrafficSpec", "RegionPairSpec", "NetworkSpec"]
