@@ -142,11 +142,12 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def _simulate(
     file: Path, replications, horizon, warmup, seed, executor, workers, progress,
-    backend: str = "auto", max_requests: float = 5e7, scheduler: str | None = None,
+    backend: str = "auto", max_requests: float = 5e7, scheduler: str | None = None, model=None,
 ):
+    """Run ``file`` (its ``model`` when the caller has loaded it already) with a progress bar."""
     import simulator
 
-    model = simulator.load(file)
+    model = model if model is not None else simulator.load(file)
     with _progress(progress, f"{file.name}") as update:
         return simulator.run(
             model, replications=replications, seed=seed, horizon=horizon, warmup=warmup,
@@ -403,25 +404,29 @@ def report(
     executor: ExecutorOpt = "processes",
     workers: WorkersOpt = None,
     progress: ProgressOpt = True,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Write one self-contained HTML page: topology, tables, SLO verdicts, plots (and a chaos plan's results)."""
     import simulator
     from simulator.report_html import build_report
 
     try:
+        model = simulator.load(file)
         plan = None
         if plan_file is not None:  # check the plan before spending time on the run
             from simulator import chaos as chaos_lib
 
             plan = chaos_lib.load_plan(plan_file)
-            chaos_lib.compile_experiment(simulator.load(file), plan)
-        results = _simulate(file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests)
+            chaos_lib.compile_experiment(model, plan)
+        results = _simulate(
+            file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests, scheduler, model
+        )
         chaos_results = None
         if plan is not None:
             with _progress(progress, plan_file.name) as update:
                 chaos_results = chaos_lib.run_chaos(
-                    simulator.load(file), plan, replications=chaos_replications, seed=seed,
-                    executor=executor, workers=workers, progress=update,
+                    model, plan, replications=chaos_replications, seed=seed,
+                    executor=executor, workers=workers, scheduler=scheduler, progress=update,
                 )
         page = build_report(results, chaos_results)
         _write_atomic(output, page)
