@@ -43,18 +43,6 @@ def _figure(fig: Any, caption: str) -> str:
     return f"<figure>{_svg(fig)}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
-def _verdict_table(headers: list[str], rows: list[list[str]], col: int) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = []
-    for r in rows:
-        cells = []
-        for i, c in enumerate(r):
-            cls = f" class='{html.escape(c)}'" if i == col else ""
-            cells.append(f"<td{cls}>{html.escape(c)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
 def _run_section(results: Any) -> list[str]:
     from simulator import plot
 
@@ -66,7 +54,7 @@ def _run_section(results: Any) -> list[str]:
     parts += ["<h2>Availability</h2>", _html_table(*summary_table(results))]
     if results.slo:
         headers, rows = slo_table(results)
-        parts += ["<h2>SLO verdicts</h2>", _verdict_table(headers, rows, len(headers) - 1),
+        parts += ["<h2>SLO verdicts</h2>", _html_table(headers, rows, len(headers) - 1),
                   f"<p>overall: <span class='{results.verdict}'>{html.escape(results.verdict)}</span></p>"]
     parts += [
         _figure(plot.availability(results), "Availability per scope in nines, with 95 % confidence intervals."),
@@ -78,7 +66,7 @@ def _run_section(results: Any) -> list[str]:
         parts += ["<h2>Requests and latency</h2>", _html_table(*requests_table(results)), _html_table(*load_table(results)),
                   _figure(plot.latency_cdf(results, ["system", *results.services]), "Latency CDF of successful requests."),
                   _figure(plot.percentiles(results), "Latency percentiles with bootstrap 95 % confidence intervals.")]
-    cost = results.to_dict().get("cost")
+    cost = results.cost
     if cost:
         parts += ["<h2>Cost</h2>", f"<pre>{html.escape(json.dumps(cost, indent=2))}</pre>"]
     return parts
@@ -95,7 +83,7 @@ def _chaos_section(chaos_results: Any) -> list[str]:
     if pol:
         rows = [[k, str(v["rto_target_s"]), f"{v['rto_estimate_s']:.4g}", str(v["rpo_target_s"]),
                  f"{v['rpo_estimate_s']:.4g}", v["status"]] for k, v in pol.items()]
-        parts.append(_verdict_table(["disruption", "RTO target s", "RTO estimate s", "RPO target s", "RPO estimate s",
+        parts.append(_html_table(["disruption", "RTO target s", "RTO estimate s", "RPO target s", "RPO estimate s",
                                      "status"], rows, 5))
     parts.append(_figure(chaos_results.plot.timeline(), "Success ratio, p99, serving replicas and queue depth; faults shaded."))
     for step in chaos_results.experiment.steps:

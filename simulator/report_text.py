@@ -211,9 +211,16 @@ def render_text(results: Results) -> str:
     return "\n".join(parts)
 
 
-def _html_table(headers: list[str], rows: list[list[str]]) -> str:
+def _html_table(headers: list[str], rows: list[list[str]], class_col: int | None = None) -> str:
+    """An HTML table; the cells of column ``class_col`` also carry their text as a CSS
+    class (verdict columns: ``met``, ``missed``...)."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+
+    def cell(i: int, c: str) -> str:
+        cls = f" class='{html.escape(c)}'" if i == class_col else ""
+        return f"<td{cls}>{html.escape(c)}</td>"
+
+    body = "".join("<tr>" + "".join(cell(i, c) for i, c in enumerate(r)) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
