@@ -31,9 +31,10 @@ from simulator.chaos.spec import ProbeSpec
 from simulator.metrics.histogram import quantiles
 from simulator.metrics.timeline import Timeline, recovery_time
 
-__all__ = ["bin_values", "window_values", "step_figures", "metastability", "windows", "MONTH_S"]
+__all__ = ["bin_values", "window_values", "step_figures", "metastability", "windows", "BUDGET_WINDOW_S"]
 
-MONTH_S = 30 * 86400.0
+#: The error budget's window: 30 days, the usual SLO period (not the calendar month of the cost figures).
+BUDGET_WINDOW_S = 30 * 86400.0
 _Q = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 
 

@@ -23,7 +23,14 @@ from simulator.backends.requests.loop import Loop
 from simulator.backends.requests.resilience import OPEN
 from simulator.chaos.compile import Experiment, compile_experiment
 from simulator.chaos.inject import Injector
-from simulator.chaos.measure import MONTH_S, good_bins, metastability, step_figures, window_values, windows
+from simulator.chaos.measure import (
+    BUDGET_WINDOW_S,
+    good_bins,
+    metastability,
+    step_figures,
+    window_values,
+    windows,
+)
 from simulator.chaos.spec import ChaosPlan
 from simulator.engine.control import ControlPlane
 from simulator.errors import ModelError
@@ -115,7 +122,7 @@ def run_chaos_replication(exp: Experiment, rep_seed: np.random.SeedSequence, ind
     ttl = max((e.spec.dns.ttl_s for e in dp.entries if e.spec.dns is not None), default=0.0)
     target = next((p.limit for p in probes if p.sli == "success_ratio"), 0.999)
     rate = sum(t.rate_per_s for t in exp.topology.traffic)
-    budget = max(1.0 - target, 1e-12) * rate * MONTH_S
+    budget = max(1.0 - target, 1e-12) * rate * BUDGET_WINDOW_S
     steps = {
         step.name: step_figures(exp, step, injector.targets[step.name], tl, dp.events, good, losses, ttl, budget)
         for step in exp.steps
