@@ -6,7 +6,7 @@ import pytest
 from helpers import topology
 
 import simulator
-from simulator.analysis import runner
+from simulator.analysis.executors import run_chunk
 from simulator.engine import fast
 from simulator.engine.plan import compile_plan
 
@@ -57,8 +57,8 @@ def test_fast_path_reproduces_the_engine(case):
 def test_fast_path_does_not_depend_on_chunking():
     """Replications summarised together or one by one give the same records."""
     plan = compile_plan(simulator.load("topologies/quorum-datastore.yaml").model_copy(update={"repair_crews": None}))
-    together = runner._run_chunk(plan, "fast", 9, list(range(12)))
-    alone = [r for i in range(12) for r in runner._run_chunk(plan, "fast", 9, [i])]
+    together = run_chunk(plan, "fast", 9, list(range(12)))
+    alone = [r for i in range(12) for r in run_chunk(plan, "fast", 9, [i])]
     for a, b in zip(together, alone, strict=True):
         assert a.services["system"].down_s == b.services["system"].down_s
         assert list(a.services["system"].durations_s) == list(b.services["system"].durations_s)

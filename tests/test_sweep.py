@@ -168,7 +168,7 @@ def test_bad_baseline_or_nothing_to_sweep_fails_before_running(monkeypatch):
     def no_run(*args, **kwargs):
         raise AssertionError("a replication ran")
 
-    monkeypatch.setattr(sweep_module, "execute", no_run)
+    monkeypatch.setattr(sweep_module, "run_jobs", no_run)
     model = simulator.from_dict(base_doc())
     with pytest.raises(ModelError, match=r"sweep.baseline: unknown variant 'nope'"):
         simulator.sweep(model, {"services.api.replicas.z2": [1, 2]}, baseline="nope", executor="serial")

@@ -25,7 +25,8 @@ from simulator.engine.replication import ReplicationRecord, run_replication
 from simulator.errors import ModelError
 from simulator.rng import replication_seed
 
-__all__ = ["EXECUTORS", "Task", "run_chunk", "chunks", "execute", "dask_client", "slots", "Progress", "ETA"]
+__all__ = ["EXECUTORS", "Task", "run_chunk", "chunks", "execute", "run_jobs", "check_executor", "dask_client", "slots",
+           "Progress", "ETA"]
 
 EXECUTORS = ("serial", "processes", "dask")
 #: ``(plan, backend, seed, indices)``: replications ``indices`` of ``plan``.
@@ -93,6 +94,46 @@ def dask_client(client: Any = None, scheduler: str | None = None) -> tuple[Any, 
         raise ModelError(f"cannot reach the Dask scheduler at {scheduler}: {exc}", ("scheduler",)) from None
 
 
+def check_executor(executor: str) -> None:
+    if executor not in EXECUTORS:
+        raise ModelError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}", ("executor",))
+
+
+def run_jobs(
+    jobs: Sequence[tuple[Any, str, Any, int]],
+    executor: str = "serial",
+    *,
+    workers: int | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+) -> list[list[ReplicationRecord]]:
+    """Every replication of each job ``(plan, backend, seed, n)``, the records of job
+    ``k`` at position ``k``: the jobs are cut into chunks for the executor's slots and
+    run together (a Dask client is opened from ``scheduler`` when none is given, and
+    closed after)."""
+    check_executor(executor)
+    opened = False
+    if executor == "dask":
+        client, opened = dask_client(client, scheduler)
+    try:
+        n_slots = slots(executor, workers, client)
+        tasks, owner = [], []
+        for k, (plan, backend, seed, n) in enumerate(jobs):
+            for part in chunks(n, backend, n_slots, chunk_size):
+                tasks.append((plan, backend, seed, part))
+                owner.append(k)
+        done = execute(tasks, executor, workers=workers, client=client, progress=progress)
+    finally:
+        if opened:
+            client.close()
+    records: list[list[ReplicationRecord]] = [[] for _ in jobs]
+    for k, part in zip(owner, done, strict=True):
+        records[k].extend(part)
+    return records
+
+
 def slots(executor: str, workers: int | None = None, client: Any = None) -> int:
     """How many tasks can run at once."""
     if executor == "serial":
@@ -114,8 +155,7 @@ def execute(
 
     ``progress(done, total)`` is called with replications finished so far.
     """
-    if executor not in EXECUTORS:
-        raise ModelError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}", ("executor",))
+    check_executor(executor)
     total = sum(len(t[3]) for t in tasks)
     out: list[list[ReplicationRecord] | None] = [None] * len(tasks)
     done = 0

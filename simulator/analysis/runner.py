@@ -11,7 +11,7 @@ from typing import Any
 
 from simulator._version import __version__
 from simulator.analysis.cost import cost_model
-from simulator.analysis.executors import EXECUTORS, Progress, chunks, dask_client, execute, run_chunk, slots
+from simulator.analysis.executors import EXECUTORS, Progress, check_executor, run_jobs
 from simulator.backends.requests.traffic import RateFunction
 from simulator.engine import fast
 from simulator.engine.plan import SYSTEM, Plan, compile_plan
@@ -34,7 +34,6 @@ class RunTooLarge(SimulatorError):
     """The run would take too long; the message says how big it is and how to force it."""
 
 
-_run_chunk = run_chunk  # the name tests and older scripts use
 
 
 def _duration(value: float | str | None, what: str) -> float | None:
@@ -184,11 +183,11 @@ def run(
     >>> 0.0 <= res.availability.mean <= 1.0
     True
     """
-    if executor not in EXECUTORS:
-        raise ModelError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}", ("executor",))
+    check_executor(executor)
     plan, chosen, seed, n = prepare(model, replications, seed, horizon, warmup, backend, max_requests, timeline)
     start = time.perf_counter()
-    records = _execute(plan, chosen, seed, n, executor, workers, progress, client, scheduler, chunk_size)
+    (records,) = run_jobs([(plan, chosen, seed, n)], executor, workers=workers, client=client, scheduler=scheduler,
+                          chunk_size=chunk_size, progress=progress)
     return make_results(model, plan, chosen, seed, records, time.perf_counter() - start)
 
 
@@ -243,19 +242,3 @@ def make_results(
         cost_model=cost_model(model),
     )
     return Results(info, records, wall_s=wall_s, model=model)
-
-
-def _execute(
-    plan: Plan, backend: str, seed: int, n: int, executor: str, workers: int | None, progress: Progress | None,
-    client: Any = None, scheduler: str | None = None, chunk_size: int | None = None,
-) -> list[ReplicationRecord]:
-    opened = False
-    if executor == "dask":
-        client, opened = dask_client(client, scheduler)
-    try:
-        parts = chunks(n, backend, slots(executor, workers, client), chunk_size)
-        done = execute([(plan, backend, seed, c) for c in parts], executor, workers=workers, client=client, progress=progress)
-    finally:
-        if opened:
-            client.close()
-    return [r for part in done for r in part]

@@ -18,7 +18,7 @@ import itertools
 import time
 from typing import Any
 
-from simulator.analysis.executors import chunks, dask_client, execute, slots
+from simulator.analysis.executors import run_jobs
 from simulator.analysis.runner import MAX_REQUESTS, make_results, prepare
 from simulator.analysis.sweep_results import SweepResults
 from simulator.errors import ModelError, ModelErrors
@@ -140,25 +140,10 @@ def sweep(
     prepared = [prepare(m, replications, seed, horizon, warmup, backend, max_requests) for m in models]
     if progress is True:
         progress = _stderr_progress()
-    opened = False
-    if executor == "dask":
-        client, opened = dask_client(client, scheduler)
     start = time.perf_counter()
-    try:
-        n_slots = slots(executor, workers, client)
-        tasks, owner = [], []
-        for k, (plan, chosen, s, n) in enumerate(prepared):
-            for part in chunks(n, chosen, n_slots, chunk_size):
-                tasks.append((plan, chosen, s, part))
-                owner.append(k)
-        done = execute(tasks, executor, workers=workers, client=client, progress=progress)
-    finally:
-        if opened:
-            client.close()
+    records = run_jobs(prepared, executor, workers=workers, client=client, scheduler=scheduler,
+                       chunk_size=chunk_size, progress=progress)
     wall = time.perf_counter() - start
-    records: list[list] = [[] for _ in models]
-    for k, part in zip(owner, done, strict=True):
-        records[k].extend(part)
     results = [
         make_results(m, plan, chosen, s, recs, wall / len(models))
         for m, (plan, chosen, s, _), recs in zip(models, prepared, records, strict=True)

@@ -179,7 +179,7 @@ def run_chaos(
         Where replications run (``client`` or ``scheduler`` for Dask); the result does
         not depend on it.
     """
-    from simulator.analysis.executors import EXECUTORS, chunks, dask_client, execute, slots
+    from simulator.analysis.executors import check_executor, run_jobs
     from simulator.analysis.runner import _duration
     from simulator.chaos.results import ChaosResults
 
@@ -189,20 +189,10 @@ def run_chaos(
     seed = (plan.seed if plan.seed is not None else model.seed) if seed is None else int(seed)
     if seed < 0:
         raise ModelError("must not be negative", ("seed",))
-    if executor not in EXECUTORS:
-        raise ModelError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}", ("executor",))
+    check_executor(executor)
     exp = compile_experiment(model, plan, duration_s=_duration(duration, "duration"))
     start = time.perf_counter()
-    opened = False
-    if executor == "dask":
-        client, opened = dask_client(client, scheduler)
-    try:
-        parts = chunks(n, "chaos", slots(executor, workers, client))
-        done = execute([(exp, "chaos", seed, c) for c in parts], executor, workers=workers, client=client,
-                       progress=progress)
-    finally:
-        if opened:
-            client.close()
-    records: list[ChaosRecord] = [r for chunk in done for r in chunk]
+    (records,) = run_jobs([(exp, "chaos", seed, n)], executor, workers=workers, client=client, scheduler=scheduler,
+                          progress=progress)
     return ChaosResults(exp, records, seed=seed, model_hash=model.model_hash(), wall_s=time.perf_counter() - start)
 
