@@ -358,7 +358,15 @@ class Results:
         95 % intervals (``None`` when the model has no ``pricing`` section)."""
         from simulator.analysis.cost import cost_block
 
-        return cost_block(self.info.cost_model, self.records)
+        return cost_block(self.info.cost_model, self.replication_costs)
+
+    @cached_property
+    def replication_costs(self) -> list[dict[str, float]]:
+        """Each replication's cost figures (empty when the model has no ``pricing``)."""
+        from simulator.analysis.cost import replication_cost
+
+        cm = self.info.cost_model
+        return [] if cm is None else [replication_cost(cm, r) for r in self.records]
 
     # -- exports ---------------------------------------------------------------------
 

@@ -182,11 +182,11 @@ def replication_cost(cm: CostModel, record: Any) -> dict[str, float]:
                     strict=True))
 
 
-def cost_block(cm: CostModel | None, records: list) -> dict[str, Any] | None:
-    """The result contract's ``cost`` block: means with 95 % intervals over replications."""
+def cost_block(cm: CostModel | None, per_rep: list[dict[str, float]]) -> dict[str, Any] | None:
+    """The result contract's ``cost`` block from each replication's :func:`replication_cost`:
+    means with 95 % intervals over replications."""
     if cm is None:
         return None
-    per_rep = [replication_cost(cm, r) for r in records]
     out: dict[str, Any] = {"currency": cm.currency}
     for key in COST_FIGURES:
         est = mean_ci(np.array([p[key] for p in per_rep]))

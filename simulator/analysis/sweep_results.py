@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from simulator.analysis.cost import replication_cost
 from simulator.engine.plan import SYSTEM
 from simulator.metrics.cost import cost_per_nine
 from simulator.metrics.stats import mean_ci
@@ -75,7 +74,7 @@ def _per_replication(res) -> dict[str, np.ndarray | None]:
         total = [sum(sum(e["outcomes"].values()) for e in s["entries"].values()) for s in snaps]
         out["request_availability"] = np.array([o / t if t else 1.0 for o, t in zip(ok, total, strict=True)])
     if res.info.cost_model is not None:
-        out["tco_per_year"] = np.array([replication_cost(res.info.cost_model, r)["tco_per_year"] for r in recs])
+        out["tco_per_year"] = np.array([c["tco_per_year"] for c in res.replication_costs])
     return out
 
 
@@ -176,7 +175,7 @@ class SweepResults:
             for key in PAIRED:
                 if fb[key] is not None and f[key] is not None:
                     row[key] = paired_difference(fb[key], f[key])
-            rb, rk = self._row(base), self._row(k)
+            rb, rk = self.rows[base], self.rows[k]
             row["per_extra_nine"] = (
                 cost_per_nine(rb["tco_per_year"], rb["availability"], rk["tco_per_year"], rk["availability"])
                 if rb["tco_per_year"] is not None else None
