@@ -185,7 +185,8 @@ class _Totals:
             return
         lay = self.fm.layout
         sec = np.asarray(seconds, dtype=float)
-        self.vec[lay.fixed] += sec @ np.array([sol.fixed for sol in sols])
+        # summed row by row (not a BLAS product, whose order of additions may vary)
+        self.vec[lay.fixed] += np.sum(sec[:, None] * np.array([sol.fixed for sol in sols]), axis=0)
         ids = np.concatenate([sol.hist_ids for sol in sols])
         coefs = np.concatenate([sol.hist_coefs for sol in sols]) * np.repeat(sec, [len(sol.hist_ids) for sol in sols])
         lay.add_hists(self.vec, ids, coefs)
@@ -237,7 +238,7 @@ class _Totals:
 def _frozen(dense: np.ndarray) -> FrozenHistogram:
     nz = np.flatnonzero(dense > 0)
     # the sum of latencies is known to the bucket, like every latency here
-    return FrozenHistogram(nz.astype(np.int32), dense[nz], float(dense.sum()), float(dense @ _MID))
+    return FrozenHistogram(nz.astype(np.int32), dense[nz], float(dense.sum()), math.fsum(dense[nz] * _MID[nz]))
 
 
 _MID = bucket_values()

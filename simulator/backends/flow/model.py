@@ -209,8 +209,13 @@ class Layout:
         """``v`` += the histograms ``ids`` times ``coefs`` (each distinct one added once)."""
         if len(ids) == 0:
             return
-        uniq, at = np.unique(ids, return_inverse=True)
+        uniq, first, at = np.unique(ids, return_index=True, return_inverse=True)
         total = np.bincount(at, weights=coefs, minlength=len(uniq))
+        # add them in the order they appear, not by id: ids number histograms in the order
+        # the process first met them, so that order depends on which replications it ran
+        # before; the sums must not (results are the same whatever the executor)
+        order = np.argsort(first, kind="stable")
+        uniq, total = uniq[order], total[order]
         hists = [self.hists[h] for h in uniq.tolist()]
         index = np.concatenate([h[0] for h in hists])
         counts = np.concatenate([h[1] for h in hists]) * np.repeat(total, [len(h[0]) for h in hists])
