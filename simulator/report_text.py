@@ -11,7 +11,8 @@ from simulator.units import YEAR, format_duration
 if TYPE_CHECKING:
     from simulator.results import Results
 
-__all__ = ["summary_table", "slo_table", "components_table", "requests_table", "load_table", "render_text", "render_html", "fmt_availability", "fmt_nines"]
+__all__ = ["summary_table", "slo_table", "components_table", "requests_table", "load_table", "render_text", "render_html", "fmt_availability", "fmt_nines",
+           "fmt_share_ci"]
 
 
 def fmt_availability(mean: float | None, lo: float | None = None, hi: float | None = None) -> str:
@@ -31,6 +32,13 @@ def fmt_nines(value: float | None, mean: float | None) -> str:
     return f"{value:.2f}"
 
 
+def fmt_share_ci(lo: float | None, hi: float | None) -> str:
+    """``lo - hi`` in percent; a bound the data cannot give is ``?``."""
+    if lo is None and hi is None:
+        return "-"
+    return " - ".join("?" if x is None else f"{x * 100:.4f}" for x in (lo, hi))
+
+
 def _fmt_num(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}g}"
 
@@ -45,7 +53,7 @@ def summary_table(results: Results) -> tuple[list[str], list[list[str]]]:
         st = results.scope(name)
         a = st.availability
         label = f"system ({', '.join(results.info.entries)})" if name == SYSTEM else name
-        ci = "-" if a.lo is None else f"{a.lo * 100:.4f} - {a.hi * 100:.4f}"
+        ci = fmt_share_ci(a.lo, a.hi)
         rows.append(
             [
                 label,
@@ -115,7 +123,7 @@ def requests_table(results: Results) -> tuple[list[str], list[list[str]]]:
                 name,
                 f"{rs['requests']:,}",
                 fmt_availability(a.mean),
-                "-" if a.lo is None else f"{a.lo * 100:.4f} - {a.hi * 100:.4f}",
+                fmt_share_ci(a.lo, a.hi),
                 _fmt_latency(lat.get("p50")),
                 _fmt_latency(lat.get("p99")),
                 _fmt_latency(lat.get("p999")),
@@ -167,7 +175,8 @@ def slo_table(results: Results) -> tuple[list[str], list[list[str]]]:
         ci = v["ci95"]
         est = _fmt_target(v["metric"], v["estimate"])
         if ci:
-            est += f" [{_fmt_target(v['metric'], ci[0])}, {_fmt_target(v['metric'], ci[1])}]"
+            bounds = ["?" if x is None else _fmt_target(v["metric"], x) for x in ci]
+            est += f" [{bounds[0]}, {bounds[1]}]"
         rows.append([key, _fmt_target(v["metric"], v["target"]), est, v["verdict"]])
     return headers, rows
 

@@ -20,7 +20,10 @@ from simulator.engine.plan import SYSTEM
 from simulator.engine.replication import ReplicationRecord
 from simulator.metrics.availability import nines
 from simulator.metrics.requests import combine, request_summary, service_load
-from simulator.metrics.stats import Estimate, mean_ci, quantile_ci, ratio_ci
+from simulator.metrics.events import downtime_ci, duration_mean_ci, mtbf_ci, rate_ci
+from simulator.metrics.quantiles import quantile_ci
+from simulator.metrics.stats import Estimate
+from simulator.metrics.verdict import verdict
 from simulator.units import YEAR
 
 __all__ = ["Results", "ScopeStats", "RunInfo"]
@@ -44,6 +47,8 @@ class RunInfo:
     slo: dict  # scope -> {"availability": fraction, "rto_s": seconds, ...}
     notes: tuple[str, ...] = ()  # where the chosen backend approximates this model
     cost_model: Any = None  # simulator.analysis.cost.CostModel when the model is priced
+    unfailing: frozenset = frozenset()  # scopes nothing can take down: their time figures are exact
+    own_unfailing: frozenset = frozenset()  # services whose own quorum never fails
 
 
 @dataclass(frozen=True)
@@ -64,35 +69,43 @@ class ScopeStats:
         return None if self.availability.mean is None else nines(self.availability.mean)
 
 
-def _scope_stats(records: list[ReplicationRecord], scope: str, seed: int) -> ScopeStats:
+def _exact(n: int, value: float) -> Estimate:
+    return Estimate(value, value, value, n)
+
+
+def _scope_stats(records: list[ReplicationRecord], scope: str, info: RunInfo) -> ScopeStats:
     stats = [r.services[scope] for r in records]
+    own = [r.own.get(scope, s) for r, s in zip(records, stats, strict=True)]
     observed = np.array([s.observed_s for s in stats])
     down = np.array([s.down_s for s in stats])
     outages = np.array([s.outages for s in stats], dtype=float)
-    durations = [s.durations_s for s in stats]
-    own_down = np.array([r.own_down_s.get(scope, s.down_s) for r, s in zip(records, stats, strict=False)])
+    durations = [np.asarray(s.durations_s, dtype=float) for s in stats]
+    n = len(records)
+    never = f"nothing in {scope} can fail: no outage to measure"
+    if scope in info.unfailing:
+        unavailable = _exact(n, 0.0)
+        outages_per_year = _exact(n, 0.0)
+        mean_outage = mtbf = p50 = p95 = Estimate(None, None, None, n, never)
+    else:
+        unavailable = downtime_ci(down, observed, durations)
+        outages_per_year = rate_ci(outages, observed, per_s=YEAR)
+        mean_outage, mtbf = duration_mean_ci(durations), mtbf_ci(observed - down, outages)
+        p50 = quantile_ci(durations, 0.50, what="outages")
+        p95 = quantile_ci(durations, 0.95, what="outages")
+    if scope in info.own_unfailing or scope in info.unfailing:
+        own_unavailable = _exact(n, 0.0)
+    else:
+        own_unavailable = downtime_ci([s.down_s for s in own], observed, [np.asarray(s.durations_s, dtype=float) for s in own])
     return ScopeStats(
-        availability=mean_ci(1.0 - down / observed, bounds=(0.0, 1.0)),
-        own_availability=mean_ci(1.0 - own_down / observed, bounds=(0.0, 1.0)),
-        minutes_per_year=mean_ci(down / observed * _MIN_PER_YEAR, bounds=(0.0, math.inf)),
-        outages_per_year=mean_ci(outages / observed * YEAR, bounds=(0.0, math.inf)),
-        mean_outage_s=ratio_ci(down, outages),
-        mtbf_s=ratio_ci(observed - down, outages),
-        rto_p50_s=quantile_ci(durations, 0.50, seed=seed),
-        rto_p95_s=quantile_ci(durations, 0.95, seed=seed),
+        availability=unavailable.map(lambda u: 1.0 - u, decreasing=True),
+        own_availability=own_unavailable.map(lambda u: 1.0 - u, decreasing=True),
+        minutes_per_year=unavailable.map(lambda u: u * _MIN_PER_YEAR),
+        outages_per_year=outages_per_year,
+        mean_outage_s=mean_outage,
+        mtbf_s=mtbf,
+        rto_p50_s=p50,
+        rto_p95_s=p95,
     )
-
-
-def _verdict(target: float, est: Estimate, higher_is_better: bool) -> str:
-    if est.mean is None:
-        return "inconclusive"
-    lo = est.lo if est.lo is not None else est.mean
-    hi = est.hi if est.hi is not None else est.mean
-    if est.lo is None:  # a single replication cannot tell
-        return "inconclusive"
-    if higher_is_better:
-        return "met" if lo >= target else "missed" if hi < target else "inconclusive"
-    return "met" if hi <= target else "missed" if lo > target else "inconclusive"
 
 
 def _request_block(rs: dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +122,12 @@ def _request_block(rs: dict[str, Any]) -> dict[str, Any]:
     if "load" in rs:
         out["load"] = rs["load"]
     return out
+
+
+def _notes(estimates: dict[str, Estimate]) -> dict[str, Any]:
+    """``{"notes": {figure: why a bound is missing}}`` when any is, else nothing."""
+    notes = {k: e.note for k, e in estimates.items() if e.note}
+    return {"notes": notes} if notes else {}
 
 
 def _num(x: float | None) -> float | None:
@@ -175,8 +194,7 @@ class Results:
 
     @cached_property
     def _scopes(self) -> dict[str, ScopeStats]:
-        seed = self.info.seed or 0
-        return {s: _scope_stats(self.records, s, seed) for s in [SYSTEM, *self.services]}
+        return {s: _scope_stats(self.records, s, self.info) for s in [SYSTEM, *self.services]}
 
     def scope(self, name: str = SYSTEM) -> ScopeStats:
         """Statistics of one service, or of the system (``"system"``, the default)."""
@@ -286,61 +304,9 @@ class Results:
     @cached_property
     def slo(self) -> dict[str, dict[str, Any]]:
         """Each target with its estimate, interval and verdict (met / missed / inconclusive)."""
-        out: dict[str, dict[str, Any]] = {}
-        for scope, targets in self.info.slo.items():
-            st = self.scope(scope)
-            prefix = "" if scope == SYSTEM else f"{scope}."
-            if targets.get("availability") is not None:
-                est, target = st.availability, targets["availability"]
-                out[prefix + "availability"] = {
-                    "scope": scope, "metric": "availability", "target": target,
-                    "estimate": est.mean, "ci95": None if est.lo is None else [est.lo, est.hi],
-                    "verdict": _verdict(target, est, higher_is_better=True),
-                }
-            if targets.get("rto_s") is not None:
-                est, target = st.rto_p95_s, targets["rto_s"]
-                verdict = "met" if est.mean is None and len(self.records) > 1 else _verdict(target, est, False)
-                out[prefix + "rto"] = {
-                    "scope": scope, "metric": "rto_p95_s", "target": target,
-                    "estimate": est.mean, "ci95": None if est.lo is None else [est.lo, est.hi],
-                    "verdict": verdict,
-                }
-            out.update(self._request_slo(scope, prefix, targets))
-        return out
+        from simulator.slo import judge
 
-    def _request_slo(self, scope: str, prefix: str, targets: dict) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        rs = self._request_scope(scope)
-        wanted = targets.get("request_availability") is not None or targets.get("latency")
-        if wanted and rs is None:
-            keys = [("request_availability", targets.get("request_availability"))] if targets.get("request_availability") is not None else []
-            keys += [(f"latency.{k}", v) for k, v in (targets.get("latency") or {}).items()]
-            for key, target in keys:
-                out[prefix + key] = {
-                    "scope": scope, "metric": key, "target": target,
-                    "estimate": None, "ci95": None, "verdict": "inconclusive", "note": "no traffic was simulated",
-                }
-            return out
-        if targets.get("request_availability") is not None:
-            est, target = rs["availability"], targets["request_availability"]
-            out[prefix + "request_availability"] = {
-                "scope": scope, "metric": "request_availability", "target": target, "estimate": est.mean,
-                "ci95": None if est.lo is None else [est.lo, est.hi],
-                "verdict": _verdict(target, est, higher_is_better=True),
-            }
-        lat = rs["latency_ok"] if rs else None
-        for key, target in (targets.get("latency") or {}).items():
-            ci = (lat or {}).get("ci95") or {}
-            bounds = ci.get(key)
-            est = Estimate(
-                lat[key] if lat else None, bounds[0] if bounds else None, bounds[1] if bounds else None,
-                len(self.records),
-            )
-            out[prefix + f"latency.{key}"] = {
-                "scope": scope, "metric": f"latency_{key}_s", "target": target, "estimate": est.mean,
-                "ci95": bounds, "verdict": _verdict(target, est, higher_is_better=False),
-            }
-        return out
+        return judge(self)
 
     @property
     def verdict(self) -> str:
@@ -373,10 +339,9 @@ class Results:
     def _scope_dict(self, name: str) -> dict[str, Any]:
         st = self.scope(name)
         rs = self._request_scope(name)
-
-        def ci(e: Estimate) -> list | None:
-            return None if e.lo is None else [_num(e.lo), _num(e.hi)]
-
+        downtime = {"minutes_per_year": st.minutes_per_year, "outages_per_year": st.outages_per_year,
+                    "mean_outage_s": st.mean_outage_s, "mtbf_s": st.mtbf_s}
+        recovery = {"rto_p50_s": st.rto_p50_s, "rto_p95_s": st.rto_p95_s}
         return {
             "availability": {
                 "time": {**st.availability.to_dict(), "nines": _num(st.nines)},
@@ -384,22 +349,15 @@ class Results:
                 **({} if name == SYSTEM else {"own": st.own_availability.to_dict()}),
             },
             "downtime": {
-                "minutes_per_year": st.minutes_per_year.mean,
-                "outages_per_year": st.outages_per_year.mean,
-                "mean_outage_s": st.mean_outage_s.mean,
-                "mtbf_s": st.mtbf_s.mean,
-                "ci95": {
-                    "minutes_per_year": ci(st.minutes_per_year),
-                    "outages_per_year": ci(st.outages_per_year),
-                    "mean_outage_s": ci(st.mean_outage_s),
-                    "mtbf_s": ci(st.mtbf_s),
-                },
+                **{k: _num(e.mean) for k, e in downtime.items()},
+                "ci95": {k: e.ci95() for k, e in downtime.items()},
+                **_notes(downtime),
             },
             "recovery": {
-                "mttr_s": st.mean_outage_s.mean,
-                "rto_p50_s": st.rto_p50_s.mean,
-                "rto_p95_s": st.rto_p95_s.mean,
-                "ci95": {"rto_p50_s": ci(st.rto_p50_s), "rto_p95_s": ci(st.rto_p95_s)},
+                "mttr_s": _num(st.mean_outage_s.mean),
+                **{k: _num(e.mean) for k, e in recovery.items()},
+                "ci95": {k: e.ci95() for k, e in recovery.items()},
+                **_notes(recovery),
             },
             "latency_s": None if rs is None else rs["latency_ok"],
             **({} if rs is None else {"requests": _request_block(rs)}),

@@ -14,7 +14,7 @@ from simulator.analysis.cost import cost_model
 from simulator.analysis.executors import EXECUTORS, Progress, check_executor, run_jobs
 from simulator.backends.requests.traffic import RateFunction
 from simulator.engine import fast
-from simulator.engine.plan import SYSTEM, Plan, compile_plan
+from simulator.engine.plan import SYSTEM, Plan, compile_plan, unfailing_scopes
 from simulator.engine.replication import ReplicationRecord
 from simulator.errors import ModelError, SimulatorError
 from simulator.model.spec import Topology
@@ -240,5 +240,7 @@ def make_results(
         slo=_slo_targets(model),
         notes=backend_notes(model, backend),
         cost_model=cost_model(model),
+        unfailing=(unfailing := unfailing_scopes(plan))[0],
+        own_unfailing=unfailing[1],
     )
     return Results(info, records, wall_s=wall_s, model=model)

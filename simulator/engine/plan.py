@@ -19,7 +19,7 @@ from simulator.model.pricing import spot_interruption
 from simulator.model.spec import FailureSpec, Topology
 from simulator.rng import name_key
 
-__all__ = ["Component", "ServiceNode", "ShockGroup", "Plan", "compile_plan", "SYSTEM"]
+__all__ = ["Component", "ServiceNode", "ShockGroup", "Plan", "compile_plan", "unfailing_scopes", "SYSTEM"]
 
 #: Name of the pseudo-service that is up when every entry service is up.
 SYSTEM = "system"
@@ -179,3 +179,30 @@ def compile_plan(
             for kind in ("provider", "region", "zone", "replica")
         },
     )
+
+
+def unfailing_scopes(plan: Plan) -> tuple[frozenset[str], frozenset[str]]:
+    """The scopes that can never be down, because nothing they stand on ever fails (no
+    failure spec, no common-cause shock, on their replicas, the replicas' zones, regions
+    and providers, nor, for the first set, their required dependencies): their time-based
+    figures are exact. Returns (counting dependencies, counting only the own quorum)."""
+    shocked = {m for g in plan.shocks for m in g.members}
+    comps = plan.components
+
+    def chain_fails(i: int) -> bool:
+        while i >= 0:
+            if comps[i].fails or i in shocked:
+                return True
+            i = comps[i].parent
+        return False
+
+    own = {s.index: any(chain_fails(int(r)) for r in s.replicas) for s in plan.services}
+    full: dict[int, bool] = {}
+    for si in plan.order:  # dependencies first
+        node = plan.services[si]
+        full[si] = own[si] or any(full[d] for d in node.requires)
+    names = {s.index: s.name for s in plan.services}
+    with_deps = {names[i] for i, f in full.items() if not f}
+    if not any(full[e] for e in plan.entries):
+        with_deps.add(SYSTEM)
+    return frozenset(with_deps), frozenset(names[i] for i, f in own.items() if not f)

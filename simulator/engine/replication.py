@@ -32,11 +32,16 @@ class ReplicationRecord:
     index: int
     observed_s: float
     services: dict[str, OutageStats]  # every service and SYSTEM
-    own_down_s: dict[str, float]  # per service, counting only its own quorum
+    own: dict[str, OutageStats]  # per service, counting only its own quorum
     groups: dict[str, GroupStats]
     events: int
     wall_s: float = 0.0
     extra: dict = field(default_factory=dict)  # backend-specific figures
+
+    @property
+    def own_down_s(self) -> dict[str, float]:
+        """Per service, down time counting only its own quorum."""
+        return {name: s.down_s for name, s in self.own.items()}
 
 
 def summarise_trace(plan: Plan, trace: Trace, index: int) -> ReplicationRecord:

@@ -93,16 +93,6 @@ def _outages(rep: np.ndarray, up: np.ndarray, dur: np.ndarray, r_count: int, t: 
             [run_t[bounds[i] : bounds[i + 1]] for i in range(r_count)])
 
 
-def _per_rep_sum(rep: np.ndarray, matrix: np.ndarray, r_count: int) -> np.ndarray:
-    """Sum the rows of each replication (rows are sorted by replication)."""
-    out = np.zeros((r_count, matrix.shape[1]))
-    present = np.unique(rep)
-    if len(present):
-        starts = np.searchsorted(rep, present)
-        out[present] = np.add.reduceat(matrix, starts, axis=0)
-    return out
-
-
 def _components(plan: Plan, traces: list[Trace], t0: float, t1: float):
     """Per replication and component: failures in the window, completed repairs and
     their time, and own down time inside the window (all replications at once)."""
@@ -160,7 +150,7 @@ def summarise_traces(plan: Plan, traces: list[Trace], indices: list[int]) -> lis
     states, own = service_states_cells(plan, layout, infra_up, cell_up)
     names = [s.name for s in plan.services] + [SYSTEM]
     scope = {name: _outages(rep, states[:, k], dur, r_count, t, t0) for k, name in enumerate(names)}
-    own_down = _per_rep_sum(rep, (~own) * dur[:, None], r_count)
+    own_scope = {s.name: _outages(rep, own[:, k], dur, r_count, t, t0) for k, s in enumerate(plan.services)}
     months = _monthly(plan, rep, states[:, -1], t, dur, t0, t1, r_count)
     fails, repairs, repair_s, comp_down = _components(plan, traces, t0, t1)
     g, ng = plan.group_of, len(plan.groups)
@@ -178,8 +168,7 @@ def summarise_traces(plan: Plan, traces: list[Trace], indices: list[int]) -> lis
     scope_l = {name: (total.tolist(), count.tolist(), durs, starts) for name, (total, count, durs, starts) in scope.items()}
     members_l = members.tolist()
     gf, gr, grs, gd = g_fails.tolist(), g_repairs.tolist(), g_repair_s.tolist(), g_down.tolist()
-    own_l = own_down.tolist()
-    service_names = [(s.name, s.index) for s in plan.services]
+    own_l = {name: (total.tolist(), count.tolist(), durs, starts) for name, (total, count, durs, starts) in own_scope.items()}
     for i, index in enumerate(indices):
         services = {
             name: OutageStats(span, total[i], int(count[i]), durs[i], starts[i])
@@ -189,8 +178,11 @@ def summarise_traces(plan: Plan, traces: list[Trace], indices: list[int]) -> lis
             name: GroupStats(members_l[k], int(gf[i][k]), int(gr[i][k]), grs[i][k], gd[i][k])
             for k, name in enumerate(plan.groups)
         }
-        own_down_s = {name: own_l[i][k] for name, k in service_names}
-        records.append(ReplicationRecord(index, span, services, own_down_s, groups, len(traces[i])))
+        own_stats = {
+            name: OutageStats(span, total[i], int(count[i]), durs[i], starts[i])
+            for name, (total, count, durs, starts) in own_l.items()
+        }
+        records.append(ReplicationRecord(index, span, services, own_stats, groups, len(traces[i])))
         if months is not None:
             records[-1].extra["monthly_down_s"] = months[i]
     return records

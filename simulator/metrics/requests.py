@@ -1,22 +1,29 @@
 """Request-based figures from the per-replication counters of a data plane (pure functions).
 
 Request availability is successful requests over finished ones (requests still in
-flight at the end are left out), pooled over replications, with a delta-method
-interval. Latency percentiles are of the pooled histogram of all replications, with a
-bootstrap over replications for their intervals.
+flight at the end are left out), pooled over replications, with a delta-method interval
+(:func:`~simulator.metrics.stats.ratio_ci`). Latency percentiles are of the pooled
+histogram of all replications, with Woodruff intervals
+(:func:`~simulator.metrics.quantiles.histogram_quantile_ci`). For the ``flow`` backend
+the spread between its sets of virtual requests (:class:`~simulator.metrics.virtual.VirtualSplit`)
+widens both.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from simulator.metrics.histogram import BUCKETS, RATIO, FrozenHistogram, quantiles
+from simulator.metrics.histogram import BUCKETS, FrozenHistogram, bucket_values
 from simulator.metrics.outcomes import OUTCOMES
-from simulator.metrics.stats import Estimate, ratio_ci, resample_counts
+from simulator.metrics.quantiles import histogram_quantile_ci
+from simulator.metrics.stats import Estimate, ratio_ci, t_quantile
 
-__all__ = ["PERCENTILES", "combine", "latency_summary", "request_summary", "service_load"]
+__all__ = ["PERCENTILES", "combine", "latency_estimates", "latency_summary", "request_summary", "service_load"]
+
+_MID = bucket_values()
 
 PERCENTILES = {"p50": 0.50, "p90": 0.90, "p99": 0.99, "p999": 0.999}
 
@@ -40,6 +47,9 @@ def combine(parts: list[dict]) -> dict:
             total += h.total
         nz = np.flatnonzero(dense)
         out[key] = FrozenHistogram(nz.astype(np.int32), dense[nz], n, total)
+    splits = [p.get("virtual") for p in parts]
+    if splits and splits[0] is not None:
+        out["virtual"] = sum(splits[1:], splits[0])
     return out
 
 
@@ -50,66 +60,102 @@ def _dense(hists: list[FrozenHistogram]) -> np.ndarray:
     return out
 
 
-def latency_summary(hists: list[FrozenHistogram], seed: int = 0, resamples: int = 200) -> dict | None:
-    """Mean and percentiles of the pooled histogram, each with a replication-bootstrap CI."""
+def _widen(est: Estimate, se_v: float, df_v: float) -> Estimate:
+    """``est`` with each side widened, in quadrature, by the virtual requests' error."""
+    if se_v <= 0 or est.mean is None:
+        return est
+    half = t_quantile(df_v) * se_v
+    lo = None if est.lo is None else est.mean - math.hypot(est.mean - est.lo, half)
+    hi = None if est.hi is None else est.mean + math.hypot(est.hi - est.mean, half)
+    if est.lo is None and est.n < 2:  # one replication: the virtual error is all there is
+        lo, hi = est.mean - half, est.mean + half
+    return Estimate(est.mean, lo, hi, est.n, est.note if lo is None or hi is None else None)
+
+
+def _virtual_se(num: np.ndarray | None, den: np.ndarray | float) -> tuple[float, float]:
+    """Standard error and degrees of freedom of a ratio from its virtual request sets:
+    ``num`` holds each set's numerator (pooled over replications, each set scaled to the
+    whole rate), ``den`` the denominator (one for all, or one per set)."""
+    if num is None or len(num) < 2:
+        return 0.0, 0.0
+    den = np.broadcast_to(np.asarray(den, dtype=float), num.shape)
+    shares = num / np.where(den > 0, den, 1.0)
+    return float(shares.std(ddof=1)) / math.sqrt(len(shares)), float(len(shares) - 1)
+
+
+def latency_estimates(per_rep: list[dict], key: str, samples: bool) -> dict[str, Estimate] | None:
+    """Mean and percentiles of the pooled ``key`` histogram (``latency_ok`` or
+    ``latency_all``), each an :class:`Estimate` (see :mod:`simulator.metrics.quantiles`)."""
+    hists = [p[key] for p in per_rep]
     n = sum(h.n for h in hists)
     if n == 0:
         return None
     dense = _dense(hists)
-    pooled = dense.sum(axis=0)
-    out: dict[str, Any] = {"mean": sum(h.total for h in hists) / n}
-    boots = None
-    if len(hists) > 1:
-        rng = np.random.default_rng(seed)
-        weights = resample_counts(rng, len(hists), resamples)
-        boots = weights @ dense
-        totals = np.array([h.total for h in hists])
-        counts = np.array([h.n for h in hists])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = (weights @ totals) / (weights @ counts)
-    ci: dict[str, list[float] | None] = {}
-    half_bucket = float(np.sqrt(RATIO))  # a percentile is known to a bucket, whatever the sample
-    for name, q in PERCENTILES.items():
-        out[name] = float(quantiles(pooled, q)[0])
-        if boots is not None:
-            draws = quantiles(boots, q)
-            draws = draws[np.isfinite(draws)]
-            ci[name] = (
-                [float(np.quantile(draws, 0.025)) / half_bucket, float(np.quantile(draws, 0.975)) * half_bucket]
-                if len(draws)
-                else None
-            )
-    if boots is not None:
-        means = means[np.isfinite(means)]
-        ci["mean"] = [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))] if len(means) else None
-    out["ci95"] = ci or None
-    out["requests"] = n
+    splits = [p.get("virtual") for p in per_rep]
+    virtual = None
+    if splits[0] is not None:
+        virtual = sum(v.dense(key) for v in splits)
+    out = {name: histogram_quantile_ci(dense, q, virtual=virtual, samples=samples) for name, q in PERCENTILES.items()}
+    totals = np.array([h.total for h in hists])
+    counts = np.array([float(h.n) for h in hists])
+    mean = ratio_ci(totals, counts)
+    if virtual is not None:
+        se_v, df_v = _virtual_se(virtual @ _MID, virtual.sum(axis=1))
+        mean = _widen(mean, se_v, df_v)
+    out["mean"] = mean.clip(0.0)
+    return out
+
+
+def latency_summary(estimates: dict[str, Estimate] | None, requests: float) -> dict | None:
+    """The JSON block of :func:`latency_estimates`: mean, percentiles, their intervals."""
+    if estimates is None:
+        return None
+    out: dict[str, Any] = {"mean": estimates["mean"].mean}
+    out.update({name: estimates[name].mean for name in PERCENTILES})
+    ci = {name: estimates[name].ci95() for name in PERCENTILES}
+    ci["mean"] = estimates["mean"].ci95()
+    out["ci95"] = ci
+    notes = {name: e.note for name, e in estimates.items() if e.note}
+    if notes:
+        out["notes"] = notes
+    out["requests"] = requests
     return out
 
 
 def request_summary(per_rep: list[dict], seed: int = 0) -> dict:
-    """Availability by requests, outcome shares and latency of one scope over replications."""
+    """Availability by requests, outcome shares and latency of one scope over replications.
+
+    The counts of the ``requests`` backend are of simulated requests; those of ``flow``
+    are expected values, with a ``virtual`` split by sets of virtual requests whose
+    spread enters the intervals.
+    """
     calls = np.array([p["calls"] for p in per_rep], dtype=float)
     inflight = np.array([p["in_flight"] for p in per_rep], dtype=float)
     finished = calls - inflight
     ok = np.array([p["outcomes"]["success"] for p in per_rep], dtype=float)
     total_finished = finished.sum()
-    avail: Estimate = ratio_ci(ok, finished)
-    if avail.hi is not None:
-        avail = Estimate(avail.mean, avail.lo, min(avail.hi, 1.0), avail.n)
+    splits = [p.get("virtual") for p in per_rep]
+    samples = splits[0] is None
+    avail = ratio_ci(ok, finished)
+    if not samples:
+        se_v, df_v = _virtual_se(sum(v.success for v in splits), total_finished)
+        avail = _widen(avail, se_v, df_v)
     outcomes = {
         k: (sum(p["outcomes"][k] for p in per_rep) / total_finished if total_finished else None) for k in OUTCOMES
     }
     attempts = sum(p["attempts"] for p in per_rep)
+    est_ok = latency_estimates(per_rep, "latency_ok", samples)
+    est_all = latency_estimates(per_rep, "latency_all", samples)
     return {
-        "availability": avail,
+        "availability": avail.clip(0.0, 1.0),
         "requests": int(calls.sum()),
         "finished": int(total_finished),
         "in_flight": int(inflight.sum()),
         "outcomes": outcomes,
         "attempts_per_call": attempts / calls.sum() if calls.sum() else None,
-        "latency_ok": latency_summary([p["latency_ok"] for p in per_rep], seed),
-        "latency_all": latency_summary([p["latency_all"] for p in per_rep], seed),
+        "latency_ok": latency_summary(est_ok, sum(p["latency_ok"].n for p in per_rep)),
+        "latency_all": latency_summary(est_all, sum(p["latency_all"].n for p in per_rep)),
+        "latency_ok_estimates": est_ok,
     }
 
 

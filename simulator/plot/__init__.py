@@ -53,6 +53,28 @@ def _nines(a: float | None) -> float:
     return 12.0 if a >= 1.0 else -math.log10(1.0 - a)
 
 
+def _ci_bar(ax: Axes, at: float, mid: float | None, lo: float | None, hi: float | None, *,
+            horizontal: bool = False, capsize: float = 3) -> None:
+    """A 95 % interval around ``mid`` at position ``at``. A bound the data cannot give
+    (``None``, or not finite) is drawn as an open arrow to the edge of the axes."""
+    if mid is None or not math.isfinite(mid) or (lo is None and hi is None):
+        return
+    known = [x for x in (lo, hi) if x is not None and math.isfinite(x)]
+    if not known:
+        return
+    down = max(mid - lo, 0.0) if lo is not None and math.isfinite(lo) else 0.0
+    up = max(hi - mid, 0.0) if hi is not None and math.isfinite(hi) else 0.0
+    err = [[down], [up]]
+    if horizontal:
+        ax.errorbar(mid, at, xerr=err, fmt="none", ecolor="black", capsize=capsize, linewidth=0.8)
+    else:
+        ax.errorbar(at, mid, yerr=err, fmt="none", ecolor="black", capsize=capsize, linewidth=0.8)
+    for x, marker in ((lo, "<" if horizontal else "v"), (hi, ">" if horizontal else "^")):
+        if x is None or not math.isfinite(x):  # open: no bound on this side
+            xy = (mid + (up if marker in ">^" else -down), at) if horizontal else (at, mid + (up if marker in ">^" else -down))
+            ax.plot(*xy, marker=marker, color="black", markersize=4)
+
+
 # -- topology ------------------------------------------------------------------------
 
 
@@ -141,10 +163,8 @@ def availability(results: Any, *, ax: Axes | None = None) -> Figure:
     for yi, name in zip(y, names, strict=True):
         est = results.scope(name).availability
         mid = _nines(est.mean)
-        lo, hi = _nines(est.lo), _nines(est.hi)
         ax.barh(yi, mid, color=_COLORS[0] if name == SYSTEM else "#9ecae1", height=0.6)
-        if est.lo is not None and math.isfinite(lo) and math.isfinite(hi):
-            ax.errorbar(mid, yi, xerr=[[max(mid - lo, 0)], [max(hi - mid, 0)]], fmt="none", ecolor="black", capsize=3)
+        _ci_bar(ax, yi, mid, _nines(est.lo), _nines(est.hi), horizontal=True)
         label = "no downtime" if est.mean is not None and est.mean >= 1.0 else f"{est.mean * 100:.4f}%"
         ax.text(0.05, yi, label, va="center", fontsize=7, color="white" if mid > 1 else "black")
     ax.set_yticks(y, names)
@@ -168,8 +188,7 @@ def downtime(results: Any, *, ax: Axes | None = None) -> Figure:
         est = results.scope(name).minutes_per_year
         mid = est.mean or 0.0
         ax.barh(yi, mid, color="#fdae6b", height=0.6)
-        if est.lo is not None:
-            ax.errorbar(mid, yi, xerr=[[max(mid - est.lo, 0)], [max(est.hi - mid, 0)]], fmt="none", ecolor="black", capsize=3)
+        _ci_bar(ax, yi, mid, est.lo, est.hi, horizontal=True)
     ax.set_yticks(y, names)
     ax.set_xlabel("downtime, minutes per year (95 % CI)")
     ax.set_title(f"{results.info.name}: downtime", fontsize=10)
@@ -289,25 +308,21 @@ def latency_histogram(results: Any, scope: str = SYSTEM, *, ax: Axes | None = No
 
 
 def percentiles(results: Any, scopes: Any = None, *, ax: Axes | None = None) -> Figure:
-    """p50 / p90 / p99 / p99.9 per scope as bars with their bootstrap 95 % CIs."""
+    """p50 / p90 / p99 / p99.9 per scope as bars with their 95 % CIs."""
     fig, ax = _new(ax, figsize=(8.0, 4.0))
     req = results.requests
     scopes = [SYSTEM, *results.services] if scopes is None else list(scopes)
     qs = ["p50", "p90", "p99", "p999"]
     width = 0.8 / len(qs)
     for j, q in enumerate(qs):
-        mids, errs = [], [[], []]
-        for scope in scopes:
+        xs = np.arange(len(scopes)) + (j - 1.5) * width
+        for x, scope in zip(xs, scopes, strict=True):
             block = (req["system"] if scope == SYSTEM else req["services"][scope]) if req else None
             lat = (block or {}).get("latency_ok") or {}
-            mid = lat.get(q)
-            ci = (lat.get("ci95") or {}).get(q)
-            mids.append((mid or 0.0) * 1000.0)
-            errs[0].append(max(((mid or 0) - ci[0]) * 1000.0, 0) if ci else 0.0)
-            errs[1].append(max((ci[1] - (mid or 0)) * 1000.0, 0) if ci else 0.0)
-        xs = np.arange(len(scopes)) + (j - 1.5) * width
-        ax.bar(xs, mids, width=width, label=q, color=_COLORS[j])
-        ax.errorbar(xs, mids, yerr=errs, fmt="none", ecolor="black", capsize=2, linewidth=0.8)
+            mid = (lat.get(q) or 0.0) * 1000.0
+            ci = (lat.get("ci95") or {}).get(q) or [None, None]
+            ax.bar(x, mid, width=width, label=q if scope == scopes[0] else None, color=_COLORS[j])
+            _ci_bar(ax, x, mid, *(None if c is None else c * 1000.0 for c in ci), capsize=2)
     for q, target in _slo_latency(results, SYSTEM).items():
         ax.axhline(target * 1000.0, color="red", linestyle="--", linewidth=1)
         ax.text(len(scopes) - 0.5, target * 1000.0, f"SLO {q}", color="red", fontsize=7, va="bottom", ha="right")
@@ -407,9 +422,7 @@ def compare(variants: Any) -> Figure:
         est = res.scope(SYSTEM).availability
         mid = _nines(est.mean)
         axes[0].bar(i, mid, color=_COLORS[i % len(_COLORS)])
-        if est.lo is not None and math.isfinite(_nines(est.lo)) and math.isfinite(_nines(est.hi)):
-            axes[0].errorbar(i, mid, yerr=[[max(mid - _nines(est.lo), 0)], [max(_nines(est.hi) - mid, 0)]],
-                             fmt="none", ecolor="black", capsize=4)
+        _ci_bar(axes[0], i, mid, _nines(est.lo), _nines(est.hi), capsize=4)
         req = res.requests
         lat = (req or {}).get("system", {}).get("latency_ok") or {}
         if lat.get("p99") is not None:
@@ -417,13 +430,10 @@ def compare(variants: Any) -> Figure:
             p99 = lat["p99"] * 1000.0
             axes[1].bar(i, p99, color=_COLORS[i % len(_COLORS)])
             if ci:
-                axes[1].errorbar(i, p99, yerr=[[max(p99 - ci[0] * 1000, 0)], [max(ci[1] * 1000 - p99, 0)]],
-                                 fmt="none", ecolor="black", capsize=4)
+                _ci_bar(axes[1], i, p99, *(None if c is None else c * 1000.0 for c in ci), capsize=4)
         dt = res.scope(SYSTEM).minutes_per_year
         axes[2].bar(i, dt.mean or 0.0, color=_COLORS[i % len(_COLORS)])
-        if dt.lo is not None:
-            axes[2].errorbar(i, dt.mean, yerr=[[max(dt.mean - dt.lo, 0)], [max(dt.hi - dt.mean, 0)]],
-                             fmt="none", ecolor="black", capsize=4)
+        _ci_bar(axes[2], i, dt.mean, dt.lo, dt.hi, capsize=4)
     axes[0].set_ylabel("nines")
     axes[1].set_ylabel("p99, ms")
     axes[2].set_ylabel("downtime, min/yr")
