@@ -382,8 +382,10 @@ def chaos(
         out.print_json(text) if out.is_terminal else sys.stdout.write(text + "\n")
     else:
         out.print(results.summary(), highlight=False, markup=False)
-    if results.verdict != "ok":
+    if results.verdict == "failed":
         raise typer.Exit(EXIT_MISSED)
+    if results.verdict == "inconclusive":
+        raise typer.Exit(EXIT_INCONCLUSIVE)
 
 
 @app.command()

@@ -24,7 +24,7 @@ th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; } th { bac
 td:first-child, th:first-child { text-align: left; }
 .met, .PolicyMet, .completed, .ok { color: #1a7f37; font-weight: 600; }
 .missed, .PolicyBreached, .deviated, .failed { color: #c62828; font-weight: 600; }
-.inconclusive { color: #b26a00; font-weight: 600; }
+.inconclusive, .PolicyInconclusive { color: #b26a00; font-weight: 600; }
 .note { color: #8a6d3b; font-size: 0.85em; } .muted { color: #666; font-size: 0.85em; }
 figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
 figcaption { font-size: 0.8em; color: #555; }

@@ -19,7 +19,9 @@ from simulator._version import __version__
 from simulator.chaos.compile import Experiment
 from simulator.chaos.measure import window_values, windows
 from simulator.chaos.run import SAMPLES, ChaosRecord
+from simulator.metrics.quantiles import order_statistic_ci
 from simulator.metrics.requests import combine, request_summary
+from simulator.metrics.verdict import verdict
 from simulator.model.recovery import DISRUPTIONS
 from simulator.units import format_duration
 
@@ -42,7 +44,8 @@ def _clean(x: Any) -> Any:
 
 
 def distribution(values: list[float | None], *, none_is_inf: bool = False) -> dict[str, Any]:
-    """p50, p95 (the next higher observation: conservative), max and mean over replications.
+    """p50, p95 (each the next higher observation, with its exact order-statistic 95 %
+    interval over replications), max and mean over replications.
 
     ``None`` is a replication without the figure (nothing to fail over, say); with
     ``none_is_inf`` it counts as infinite (never recovered), so the high percentiles say
@@ -53,11 +56,15 @@ def distribution(values: list[float | None], *, none_is_inf: bool = False) -> di
     arr = np.asarray(have + ([math.inf] * missing if none_is_inf else []), dtype=float)
     out: dict[str, Any] = {"n": len(have), "missing": missing}
     if len(arr) == 0:
-        out.update(p50=None, p95=None, max=None, mean=None)
+        out.update(p50=None, p95=None, max=None, mean=None, ci95={"p50": None, "p95": None})
         return out
     finite = arr[np.isfinite(arr)]
-    out.update(p50=float(np.percentile(arr, 50, method="higher")), p95=float(np.percentile(arr, 95, method="higher")),
-               max=float(arr.max()), mean=float(finite.mean()) if len(finite) else None)
+    est = {name: order_statistic_ci(arr, q) for name, q in (("p50", 0.5), ("p95", 0.95))}
+    out.update(p50=est["p50"].mean, p95=est["p95"].mean, max=float(arr.max()),
+               mean=float(finite.mean()) if len(finite) else None, ci95={k: e.ci95() for k, e in est.items()})
+    notes = {k: e.note for k, e in est.items() if e.note}
+    if notes:
+        out["notes"] = notes
     return out
 
 
@@ -185,24 +192,32 @@ class ChaosResults:
                 continue
             rec = [r.steps[s.name]["recover_s"] for s in steps for r in self.records]
             lost = [r.steps[s.name]["data_lost_s"] for s in steps for r in self.records]
-            rto = _percentile([math.inf if v is None else v for v in rec], q)
-            rpo = _percentile(lost, q)
-            met = (objective.rto_s is None or rto <= objective.rto_s) and (objective.rpo_s is None or rpo <= objective.rpo_s)
+            rto = order_statistic_ci([math.inf if v is None else v for v in rec], q / 100)
+            rpo = order_statistic_ci(lost, q / 100)
+            judged = [verdict(target, est, higher_is_better=False)
+                      for target, est in ((objective.rto_s, rto), (objective.rpo_s, rpo)) if target is not None]
+            status = ("PolicyBreached" if "missed" in judged else
+                      "PolicyInconclusive" if "inconclusive" in judged else "PolicyMet")
             out[kind] = {
                 "faults": [s.name for s in steps],
-                "rto_target_s": objective.rto_s, "rto_estimate_s": rto,
-                "rpo_target_s": objective.rpo_s, "rpo_estimate_s": rpo,
+                "rto_target_s": objective.rto_s, "rto_estimate_s": rto.mean, "rto_ci95": rto.ci95(),
+                "rpo_target_s": objective.rpo_s, "rpo_estimate_s": rpo.mean, "rpo_ci95": rpo.ci95(),
                 "percentile": q,
-                "status": "PolicyMet" if met else "PolicyBreached",
+                "status": status,
+                **({"note": rto.note or rpo.note} if status == "PolicyInconclusive" and (rto.note or rpo.note) else {}),
             }
         return out
 
     @property
     def verdict(self) -> str:
-        """``ok`` when the run completed, nothing was metastable and every policy was met."""
-        bad = (self.status != "completed" or self.metastability()["metastable"]
-               or any(p["status"] == "PolicyBreached" for p in self.policy().values()))
-        return "failed" if bad else "ok"
+        """``failed`` when the steady state deviated, a replication was metastable or a policy
+        was breached (its interval above the target); ``inconclusive`` when a policy's
+        interval straddles its target; else ``ok``."""
+        policies = self.policy().values()
+        if (self.status != "completed" or self.metastability()["metastable"]
+                or any(p["status"] == "PolicyBreached" for p in policies)):
+            return "failed"
+        return "inconclusive" if any(p["status"] == "PolicyInconclusive" for p in policies) else "ok"
 
     def requests(self) -> dict[str, Any]:
         per_rep = [combine(list(r.requests["entries"].values())) for r in self.records]
@@ -346,8 +361,9 @@ class ChaosResults:
         out.append(("steady state", ["window", "probe", "value", "tolerance", "", "replications met"], prow))
         pol = self.policy()
         if pol:
-            rows = [[k, _fmt_s(v["rto_target_s"]), _fmt_s(v["rto_estimate_s"]), _fmt_s(v["rpo_target_s"]),
-                     _fmt_s(v["rpo_estimate_s"]), v["status"]] for k, v in pol.items()]
+            rows = [[k, _fmt_s(v["rto_target_s"]), _fmt_s(v["rto_estimate_s"]) + _ci_s(v["rto_ci95"]),
+                     _fmt_s(v["rpo_target_s"]), _fmt_s(v["rpo_estimate_s"]) + _ci_s(v["rpo_ci95"]), v["status"]]
+                    for k, v in pol.items()]
             out.append(("resiliency policy", ["disruption", "RTO target", f"RTO p{pol[next(iter(pol))]['percentile']:g}",
                                               "RPO target", "RPO estimate", "status"], rows))
         return out
@@ -389,13 +405,6 @@ class ChaosResults:
         return "<div class='failsim-chaos'>" + "".join(parts) + "</div>"
 
 
-def _percentile(values: list[float], q: float) -> float:
-    arr = np.asarray(values, dtype=float)
-    if len(arr) == 0:
-        return math.nan
-    return float(np.percentile(arr, q, method="higher"))
-
-
 def _fmt(x: Any, pattern: str) -> str:
     return "-" if x is None else pattern.format(x)
 
@@ -406,6 +415,14 @@ def _fmt_s(x: float | None) -> str:
     if not math.isfinite(x):
         return "never"
     return format_duration(x)
+
+
+def _ci_s(ci: list | None) -> str:
+    """`` [lo, hi]`` of durations; a bound the data cannot give is ``?``."""
+    if ci is None:
+        return ""
+    lo, hi = ("?" if x is None else _fmt_s(x) for x in ci)
+    return f" [{lo}, {hi}]"
 
 
 def _dist_time(d: dict[str, Any]) -> str:
