@@ -324,7 +324,7 @@ class Results:
         95 % intervals (``None`` when the model has no ``pricing`` section)."""
         from simulator.analysis.cost import cost_block
 
-        return cost_block(self.info.cost_model, self.replication_costs)
+        return cost_block(self.info.cost_model, self.replication_costs, self.scope().minutes_per_year)
 
     @cached_property
     def replication_costs(self) -> list[dict[str, float]]:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import simulator
+from simulator.metrics.virtual import VirtualSplit
 from simulator.metrics.timeline import recovery_time
 
 TOPOLOGIES = sorted(Path("topologies").glob("*.yaml"))
@@ -230,7 +231,7 @@ def test_solutions_do_not_depend_on_what_was_solved_before():
     from simulator.backends.flow.model import FlowModel
 
     plan = _shop_plan()
-    shared = FlowModel(plan)
+    shared = FlowModel(plan, (1, 2))
     up = tuple(tuple((n, 0) for n in svc.size.values()) for svc in shared.services)
     cart_down = (up[0], ((1, 1),) + up[1][1:], *up[2:])
     zone_out = tuple(((0, 0),) + s[1:] if len(s) > 1 else s for s in up)
@@ -239,7 +240,7 @@ def test_solutions_do_not_depend_on_what_was_solved_before():
     for state, rates in cases:
         solve(shared, state, rates)
     for state, rates in reversed(cases):
-        got, fresh = solve(shared, state, rates), solve(FlowModel(plan), state, rates)
+        got, fresh = solve(shared, state, rates), solve(FlowModel(plan, (1, 2)), state, rates)
         np.testing.assert_array_equal(got.dense(), fresh.dense())
         assert got.overloaded == fresh.overloaded and got.flows == fresh.flows
 
@@ -272,6 +273,10 @@ def test_steady_intervals_added_in_bulk_equal_stepping_them():
                 if isinstance(value, dict):
                     for k, v in value.items():
                         assert other[k] == pytest.approx(v, rel=1e-9, abs=1e-9), (kind, name, key, k)
+                elif isinstance(value, VirtualSplit):
+                    np.testing.assert_allclose(other.success, value.success, rtol=1e-9, atol=1e-6)
+                    for key_ in ("latency_ok", "latency_all"):
+                        np.testing.assert_allclose(other.dense(key_), value.dense(key_), rtol=1e-9, atol=1e-6)
                 elif hasattr(value, "dense"):
                     np.testing.assert_allclose(other.dense(), value.dense(), rtol=1e-9, atol=1e-6)
                 elif isinstance(value, (int, float)):
@@ -371,7 +376,10 @@ def test_states_numbered_by_one_integer_or_by_rows_agree(monkeypatch):
         for name, figures in coded[kind].items():
             for key, value in figures.items():
                 other = rows[kind][name][key]
-                if hasattr(value, "dense"):  # latency histograms
+                if isinstance(value, VirtualSplit):
+                    np.testing.assert_array_equal(other.success, value.success)
+                    np.testing.assert_array_equal(other.dense("latency_all"), value.dense("latency_all"))
+                elif hasattr(value, "dense"):  # latency histograms
                     np.testing.assert_array_equal(other.dense(), value.dense())
                 else:
                     assert other == value, (kind, name, key)
@@ -386,7 +394,7 @@ def test_retry_budget_solutions_do_not_depend_on_what_was_solved_before():
     from simulator.engine.plan import compile_plan
 
     plan = compile_plan(simulator.load("topologies/storefront-ha.yaml"), horizon_s=3600.0)
-    shared = FlowModel(plan)
+    shared = FlowModel(plan, (1, 2))
     names = [s.name for s in shared.services]
     up = [tuple((n, 0) for n in svc.size.values()) for svc in shared.services]
     orders = names.index("orders")
@@ -400,6 +408,6 @@ def test_retry_budget_solutions_do_not_depend_on_what_was_solved_before():
     for state, rates in cases:
         solve(shared, state, rates)
     for state, rates in reversed(cases):
-        got, fresh = solve(shared, state, rates), solve(FlowModel(plan), state, rates)
+        got, fresh = solve(shared, state, rates), solve(FlowModel(plan, (1, 2)), state, rates)
         np.testing.assert_array_equal(got.dense(), fresh.dense())
     assert got.dense()[shared.layout.edge_at["web->orders"] + 4] > 0  # the budget denied retries

@@ -24,11 +24,11 @@ from simulator.metrics.cost import (
     sla_credits,
     transfer_monthly,
 )
-from simulator.metrics.stats import mean_ci
+from simulator.metrics.stats import Estimate, positive_mean_ci
 from simulator.model.pricing import instance_price
 from simulator.units import YEAR
 
-__all__ = ["CostModel", "EdgeBytes", "cost_model", "replication_cost", "cost_block", "COST_FIGURES"]
+__all__ = ["CostModel", "EdgeBytes", "cost_model", "replication_cost", "cost_estimates", "cost_block", "COST_FIGURES"]
 
 #: Per-replication figures, in the order of the cost block.
 COST_FIGURES = (
@@ -182,15 +182,42 @@ def replication_cost(cm: CostModel, record: Any) -> dict[str, float]:
                     strict=True))
 
 
-def cost_block(cm: CostModel | None, per_rep: list[dict[str, float]]) -> dict[str, Any] | None:
-    """The result contract's ``cost`` block from each replication's :func:`replication_cost`:
-    means with 95 % intervals over replications."""
+def _sum_bounds(parts: list[Estimate]) -> tuple[float | None, float | None]:
+    """Bounds of a sum from its parts' bounds (conservative: each part at its own bound)."""
+    lo = None if any(p.lo is None for p in parts) else sum(p.lo for p in parts)
+    hi = None if any(p.hi is None for p in parts) else sum(p.hi for p in parts)
+    return lo, hi
+
+
+def _hull(est: Estimate, bounds: tuple[float | None, float | None]) -> Estimate:
+    lo = None if est.lo is None or bounds[0] is None else min(est.lo, bounds[0])
+    hi = None if est.hi is None or bounds[1] is None else max(est.hi, bounds[1])
+    return Estimate(est.mean, lo, hi, est.n, est.note)
+
+
+def cost_estimates(cm: CostModel, per_rep: list[dict[str, float]], downtime_min: Estimate) -> dict[str, Estimate]:
+    """Every cost figure's mean over replications with its 95 % interval.
+
+    Costs that cannot be negative get :func:`~simulator.metrics.stats.positive_mean_ci`;
+    the cost of down time is the price times the system's downtime estimate, whose
+    interval rests on the outages themselves (:func:`~simulator.metrics.events.downtime_ci`);
+    a sum also gets the bounds of its parts (whichever is wider)."""
+    est = {key: positive_mean_ci([p[key] for p in per_rep], min_samples=2, what="replications") for key in COST_FIGURES}
+    est["outage_per_year"] = downtime_min.map(lambda m: m * cm.per_minute)
+    parts = [est["outage_per_year"], est["failed_requests_per_year"], est["sla_credits_per_year"]]
+    est["downtime_per_year"] = _hull(est["downtime_per_year"], _sum_bounds(parts))
+    yearly_infra = est["infrastructure_per_month"].map(lambda m: 12 * m)
+    est["tco_per_year"] = _hull(est["tco_per_year"], _sum_bounds([yearly_infra, est["downtime_per_year"]]))
+    return est
+
+
+def cost_block(cm: CostModel | None, per_rep: list[dict[str, float]], downtime_min: Estimate) -> dict[str, Any] | None:
+    """The result contract's ``cost`` block: each figure of :func:`cost_estimates`."""
     if cm is None:
         return None
     out: dict[str, Any] = {"currency": cm.currency}
-    for key in COST_FIGURES:
-        est = mean_ci(np.array([p[key] for p in per_rep]))
-        out[key] = est.to_dict()
+    for key, e in cost_estimates(cm, per_rep, downtime_min).items():
+        out[key] = e.to_dict()
     out["services"] = {
         s: {"replicas": cm.replicas[s], "hourly": h, "compute_per_month": h * HOURS_PER_MONTH,
             **({"spot_interruptions_per_replica_year": cm.spot[s]} if s in cm.spot else {})}

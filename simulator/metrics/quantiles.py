@@ -178,5 +178,6 @@ def histogram_quantile_ci(
     lo = float(quantiles(pooled, lo_share)[0]) / half if lo_share > 0 else 0.0
     lo = min(lo, point)
     if hi_share >= 1.0 or (samples and hi_share * total > total - 1):
-        return Estimate(point, lo, None, n, f"too few requests to bound the p{100 * q:g} above")
+        what = "requests" if samples else "virtual requests (flow)"
+        return Estimate(point, lo, None, n, f"too few {what} to bound the p{100 * q:g} above")
     return Estimate(point, lo, max(float(quantiles(pooled, hi_share)[0]) * half, point), n)

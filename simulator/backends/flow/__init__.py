@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from simulator.backends.flow.model import EDGE_KEYS, N_OUT, SCALARS, SCOPE, FlowModel
+from simulator.backends.flow.model import EDGE_KEYS, N_OUT, SCALARS, SCOPE, SET_HISTS, SET_SUCCESS, FlowModel, pool_key
 from simulator.backends.flow.rotation import replica_changes
 from simulator.backends.flow.solver import Solution, solve
 from simulator.backends.requests.traffic import RateFunction, flash_schedule
@@ -35,6 +35,7 @@ from simulator.engine.replication import ReplicationRecord, summarise_trace
 from simulator.metrics.histogram import BUCKETS, FrozenHistogram, bucket_values
 from simulator.metrics.outcomes import OUTCOMES
 from simulator.metrics.timeline import Timeline
+from simulator.metrics.virtual import VirtualSplit
 from simulator.rng import UNIT_EXPONENTIAL, named_stream, replication_key
 
 __all__ = ["run_replication", "LEVEL"]
@@ -46,17 +47,19 @@ LEVEL = 1.05
 LIGHT_UTIL = 0.35
 SHORT_S = 60.0
 SHORT_UTIL = 0.9
-_CACHE: dict[int, tuple[Plan, FlowModel, dict]] = {}
+_CACHE: dict[tuple, tuple[Plan, FlowModel, dict]] = {}
 _CODE_LIMIT = 2.0**62  # states numbered by one int64 when their counts fit
 
 
-def _model(plan: Plan) -> tuple[FlowModel, dict]:
-    hit = _CACHE.get(id(plan))
+def _model(plan: Plan, key: tuple[int, int]) -> tuple[FlowModel, dict]:
+    """The plan's flow model and solution cache for the virtual requests of ``key`` (one
+    per run: every replication of a run shares them)."""
+    hit = _CACHE.get((id(plan), key))
     if hit is None or hit[0] is not plan:
         if len(_CACHE) > 8:
             _CACHE.clear()
-        hit = (plan, FlowModel(plan), {})
-        _CACHE[id(plan)] = hit
+        hit = (plan, FlowModel(plan, key), {})
+        _CACHE[(id(plan), key)] = hit
     return hit[1], hit[2]
 
 
@@ -194,7 +197,7 @@ class _Totals:
     def _scope(self, name: tuple) -> dict:
         o = self.names.index(name) * SCOPE
         v = self.vec
-        ok, fail = v[o + SCALARS : o + SCALARS + BUCKETS], v[o + SCALARS + BUCKETS : o + SCOPE]
+        ok, fail = v[o + SCALARS : o + SCALARS + BUCKETS], v[o + SCALARS + BUCKETS : o + SET_SUCCESS]
         return {
             "calls": float(v[o]),
             "outcomes": dict(zip(OUTCOMES, v[o + 4 : o + 4 + N_OUT].tolist(), strict=True)),
@@ -205,6 +208,7 @@ class _Totals:
             "latency_all": _frozen(ok + fail),
             "busy_s": float(v[o + 2]),
             "queue_s": float(v[o + 3]),
+            "virtual": _split(v[o + SET_SUCCESS : o + SCOPE]),
         }
 
     def _edge(self, j: int) -> dict:
@@ -233,6 +237,18 @@ class _Totals:
                 "breaker_opened": 0, "breaker_open_s": v["breaker_open"],
             }
         return {"entries": entries, "services": services, "edges": edges}
+
+
+def _split(v: np.ndarray) -> VirtualSplit:
+    """A scope's figures per set of virtual requests, from its block of the vector."""
+    hists = v[SET_HISTS - SET_SUCCESS :]
+    half = len(hists) // 2
+
+    def sparse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        nz = np.flatnonzero(x > 0)
+        return nz.astype(np.int32), x[nz]
+
+    return VirtualSplit(v[: SET_HISTS - SET_SUCCESS].copy(), sparse(hists[:half]), sparse(hists[half:]))
 
 
 def _frozen(dense: np.ndarray) -> FrozenHistogram:
@@ -512,7 +528,7 @@ class _Replay:
 def run_replication(plan: Plan, rep_seed: np.random.SeedSequence, index: int) -> ReplicationRecord:
     """One replication with traffic as flows."""
     start = time.perf_counter()
-    fm, cache = _model(plan)
+    fm, cache = _model(plan, pool_key(rep_seed))
     trace = fast.fast_trace(plan, rep_seed) if plan.repair_crews is None else simulate_failures(plan, rep_seed)
     rep = replication_key(rep_seed)
     changes = replica_changes(plan, trace, rep)

@@ -1,8 +1,17 @@
 """The static part of the ``flow`` backend: a topology's request path as arrays.
 
-Distributions are represented by ``M`` samples drawn by inverse transform from
-stratified uniforms (each slot of randomness has its own fixed set), so the flow
-solution of a state is deterministic and smooth from one state to the next.
+Distributions are represented by ``M`` virtual requests: samples drawn by inverse
+transform from uniforms of named slots (one slot per independent quantity), so the flow
+solution of a state is deterministic and smooth from one state to the next. The ``M``
+are ``SETS`` independent sets of ``M / SETS``: each set's uniforms are stratified (one
+per stratum of width ``SETS / M``), and the permutations that pair the samples of
+different slots stay inside a set, so each set is a replicate of the whole computation.
+A figure computed from each set alone spreads as the virtual requests' error: that
+spread enters the intervals (:mod:`simulator.metrics.virtual`).
+
+Every uniform derives from the run's seed through named streams (:mod:`simulator.rng`):
+the same seed gives two variants of a model the same virtual requests wherever they
+agree (common random numbers), and renaming a model changes none.
 """
 
 from __future__ import annotations
@@ -16,32 +25,57 @@ from simulator.backends.requests.build import call_groups
 from simulator.engine.plan import Plan
 from simulator.metrics.histogram import BUCKETS
 from simulator.metrics.outcomes import OUTCOMES
-from simulator.rng import name_key
+from simulator.metrics.virtual import COARSE_BUCKETS, SETS
+from simulator.rng import name_key, stream_key, uniforms
 
-__all__ = ["M", "Pool", "ServiceModel", "EdgeModel", "EntryModel", "FlowModel", "Layout"]
+__all__ = ["M", "SETS", "SET_SIZE", "SET_OF", "Pool", "ServiceModel", "EdgeModel", "EntryModel", "FlowModel", "Layout",
+           "pool_key"]
 
-#: Virtual requests per distribution.
+#: Virtual requests per distribution, in SETS independent sets.
 M = 1024
+SET_SIZE = M // SETS
+#: The set each virtual request belongs to.
+SET_OF = np.repeat(np.arange(SETS), SET_SIZE)
+SET_OF.flags.writeable = False
 N_OUT = len(OUTCOMES)
 #: A scope's figures in a solution vector: calls, attempts, busy, waiting, outcomes,
-#: attempt outcomes (the scalars), then its ok and failed latency histograms.
+#: attempt outcomes (the scalars), its ok and failed latency histograms, then per set
+#: of virtual requests its successes and its coarse ok and failed histograms.
 SCALARS = 4 + 2 * N_OUT
-SCOPE = SCALARS + 2 * BUCKETS
+SET_SUCCESS = SCALARS + 2 * BUCKETS
+SET_HISTS = SET_SUCCESS + SETS
+SCOPE = SET_HISTS + 2 * SETS * COARSE_BUCKETS
 EDGE_KEYS = ("calls", "attempts", "retries", "breaker_rejected", "budget_denied", "breaker_open")
+_POOL_NAME = name_key("flow/virtual-requests")
+
+
+def pool_key(rep_seed: np.random.SeedSequence) -> tuple[int, int]:
+    """The two words the virtual requests of a run derive from: a child of the run's
+    root seed (the replications are its other children), named, not numbered."""
+    root_key = rep_seed.spawn_key[:-1]
+    seq = np.random.SeedSequence(rep_seed.entropy, spawn_key=(*root_key, _POOL_NAME))
+    w = seq.generate_state(2, np.uint64)
+    return int(w[0]), int(w[1])
 
 
 class Pool:
-    """Named sets of stratified uniforms, the same for every state of one model."""
+    """Named slots of virtual-request uniforms, the same for every state of one run."""
 
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
+    def __init__(self, key: tuple[int, int]) -> None:
+        self.key = key
         self._cache: dict[str, np.ndarray] = {}
 
+    def _draws(self, slot: str, n: int) -> np.ndarray:
+        return uniforms(stream_key(self.key, name_key(slot)), 0, n)
+
     def u(self, slot: str) -> np.ndarray:
+        """``M`` uniforms, stratified within each set."""
         got = self._cache.get(slot)
         if got is None:
-            rng = np.random.default_rng([self.seed, name_key(slot)])
-            got = (rng.permutation(M) + rng.random(M)) / M
+            draws = self._draws(slot, 2 * M)
+            rank = np.argsort(np.argsort(draws[M:].reshape(SETS, SET_SIZE), axis=1), axis=1)
+            got = ((rank + draws[:M].reshape(SETS, SET_SIZE)) / SET_SIZE).ravel()
+            got.flags.writeable = False
             self._cache[slot] = got
         return got
 
@@ -54,10 +88,13 @@ class Pool:
         return got
 
     def perm(self, slot: str) -> np.ndarray:
+        """A permutation of the virtual requests that keeps each inside its set."""
         key = "perm:" + slot
         got = self._cache.get(key)
         if got is None:
-            got = np.random.default_rng([self.seed, name_key(key)]).permutation(M)
+            order = np.argsort(self._draws(key, M).reshape(SETS, SET_SIZE), axis=1)
+            got = (order + (np.arange(SETS) * SET_SIZE)[:, None]).ravel()
+            got.flags.writeable = False
             self._cache[key] = got
         return got
 
@@ -108,10 +145,10 @@ class EntryModel:
 class FlowModel:
     """Everything about a plan's request path that does not change between states."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, key: tuple[int, int]) -> None:
         top = plan.topology
         self.plan = plan
-        self.pool = Pool(int(top.model_hash(), 16) & 0xFFFFFFFF)
+        self.pool = Pool(key)
         self.net = top.network
         zones = top.zones()
         self.services: list[ServiceModel] = []
@@ -196,7 +233,8 @@ class Layout:
         self.edge_at = {name: base + j * len(EDGE_KEYS) for j, name in enumerate(self.edge_names)}
         self.size = base + len(self.edge_names) * len(EDGE_KEYS)
         self.scratch = np.zeros(self.size)  # where the solver builds a solution's vector
-        scalars = [o + np.arange(SCALARS) for o in range(0, base, SCOPE)]
+        dense = np.concatenate((np.arange(SCALARS), SET_SUCCESS + np.arange(SETS)))
+        scalars = [o + dense for o in range(0, base, SCOPE)]
         self.fixed = np.concatenate([*scalars, np.arange(base, self.size)])  # figures every solution has
         self.hists: list[tuple[np.ndarray, np.ndarray]] = []  # (where in the vector, counts) by id
 

@@ -31,8 +31,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from simulator.backends.flow.model import N_OUT, SCALARS, EdgeModel, FlowModel, M, ServiceModel
+from simulator.backends.flow.model import (
+    N_OUT, SCALARS, SET_HISTS, SET_OF, SET_SIZE, SET_SUCCESS, SETS, EdgeModel, FlowModel, M, ServiceModel,
+)
 from simulator.metrics.histogram import _INV_LOG_R, _LOG_LO, BUCKETS, LO
+from simulator.metrics.virtual import COARSE, COARSE_BUCKETS
 from simulator.metrics.outcomes import (
     CIRCUIT_OPEN,
     CONNECTION_ERROR,
@@ -771,32 +774,40 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
                     [queues[s.index].busy for s in fm.services], overloaded, flows)
 
 
-def _unit_scope(out: np.ndarray, lat: np.ndarray, r: CallResult) -> tuple[np.ndarray, tuple, float]:
+def _unit_scope(out: np.ndarray, lat: np.ndarray, r: CallResult) -> tuple:
     """What ``_add_scope`` needs of a call result, before scaling by its rate (computed
     once per call result: every state and rate sharing the result scales the same counts):
     its outcome and attempt outcome counts, its ok and failed latency histogram (where in
-    a scope's block its counts go, and the counts), and the share of calls the breaker
-    rejected."""
+    a scope's block its counts go, and the counts), the same per set of virtual requests
+    (successes; coarse histograms), and the share of calls the breaker rejected."""
     k = np.minimum(((np.log(np.maximum(lat, LO)) - _LOG_LO) * _INV_LOG_R).astype(np.intp) + 1, BUCKETS - 1)
     k[lat <= LO] = 0  # the histogram's first bucket
-    k += BUCKETS * (out != SUCCESS)
+    failed = out != SUCCESS
+    coarse = SET_HISTS + (failed * SETS + SET_OF) * COARSE_BUCKETS + k // COARSE
+    k += BUCKETS * failed
     hist = np.bincount(k, minlength=2 * BUCKETS)
     nz = np.flatnonzero(hist)
     outcomes = np.concatenate((np.bincount(out, minlength=N_OUT), r.attempt_out))
-    return outcomes, (nz + SCALARS, hist[nz].astype(float), {}), np.count_nonzero(r.out == CIRCUIT_OPEN) / M
+    set_ok = np.bincount(SET_OF[~failed], minlength=SETS).astype(float)
+    where, counts = np.unique(coarse, return_counts=True)
+    return (outcomes, (nz + SCALARS, hist[nz].astype(float), {}), np.count_nonzero(r.out == CIRCUIT_OPEN) / M,
+            set_ok, (where, counts.astype(float), {}))
 
 
 def _add_scope(v: np.ndarray, terms: list, lay, o: int, rate: float, r: CallResult) -> None:
-    """Add ``rate`` calls per second with result ``r`` to the scope at ``o``."""
-    outcomes, hist, _ = r._unit
+    """Add ``rate`` calls per second with result ``r`` to the scope at ``o`` (each set of
+    virtual requests scaled to the whole rate)."""
+    outcomes, hist, _, set_ok, set_hist = r._unit
     v[o] += rate
     v[o + 1] += rate * r.mean_attempts
     v[o + 4 : o + SCALARS] += outcomes * (rate / M)
-    ids = hist[2]  # scope offset -> id of this histogram there
-    hid = ids.get(o)
-    if hid is None:
-        hid = ids[o] = lay.hist_id(o + hist[0], hist[1])
-    terms.append((hid, rate / M))
+    v[o + SET_SUCCESS : o + SET_SUCCESS + SETS] += set_ok * (rate / SET_SIZE)
+    for h, coef in ((hist, rate / M), (set_hist, rate / SET_SIZE)):
+        ids = h[2]  # scope offset -> id of this histogram there
+        hid = ids.get(o)
+        if hid is None:
+            hid = ids[o] = lay.hist_id(o + h[0], h[1])
+        terms.append((hid, coef))
 
 
 def _put_edge(v: np.ndarray, o: int, calls: float, r: CallResult) -> None:
