@@ -12,10 +12,11 @@ distribution, is the quantile's.
   the replications' spread allows (never more than there are). It is distribution-free;
   the price is that a high quantile of few samples has no upper bound (a p95 needs at
   least 72 samples for one), which is then ``None`` with the reason.
-- Histograms (:func:`histogram_quantile_ci`): the share's standard error from the
-  replications (Student t), plus, for the ``flow`` backend whose counts are expected
-  values computed from sets of virtual requests, the spread between those sets; the
-  bounds are widened by half a bucket (the histogram knows a value to its bucket).
+- Histograms (:func:`histogram_quantile_ci`): the same binomial interval, the share's
+  variance from the replications' spread plus, for the ``flow`` backend whose counts are
+  expected values computed from sets of virtual requests, the spread between those
+  sets; the bounds are widened by half a bucket (the histogram knows a value to its
+  bucket).
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ import numpy as np
 from scipy import stats
 
 from simulator.metrics.histogram import RATIO, quantiles
-from simulator.metrics.stats import LEVEL, Estimate, t_quantile
+from simulator.metrics.stats import LEVEL, Estimate, positive_mean_ci, t_quantile
 
-__all__ = ["order_statistic_ci", "quantile_ci", "histogram_quantile_ci", "share_variance", "combined_t", "samples_for_upper"]
+__all__ = ["order_statistic_ci", "quantile_ci", "histogram_quantile_ci", "share_variance", "samples_for_upper"]
 
 
 def share_variance(below: np.ndarray, totals: np.ndarray) -> float:
@@ -40,19 +41,6 @@ def share_variance(below: np.ndarray, totals: np.ndarray) -> float:
     p = float(below.sum() / totals.sum())
     resid = below - p * totals
     return math.fsum(resid * resid) / (n * (n - 1)) / float(totals.mean()) ** 2
-
-
-def combined_t(var_a: float, df_a: float, var_b: float, df_b: float, level: float = LEVEL) -> float:
-    """The t quantile for the sum of two independent variance estimates (Welch and
-    Satterthwaite's degrees of freedom)."""
-    total = var_a + var_b
-    if not total > 0:
-        return t_quantile(max(df_a, 1.0), level)
-    parts = (var_a * var_a / df_a if df_a > 0 and var_a > 0 else 0.0) + (
-        var_b * var_b / df_b if df_b > 0 and var_b > 0 else 0.0
-    )
-    df = total * total / parts if parts > 0 else max(df_a, df_b, 1.0)
-    return t_quantile(df, level)
 
 
 def _ranks(m: int, q: float, level: float) -> tuple[float, float]:
@@ -113,11 +101,8 @@ def quantile_ci(samples: list[np.ndarray], q: float, level: float = LEVEL, floor
         below = np.array([np.count_nonzero(s <= point) for s in samples], dtype=float)
         sizes = np.array([len(s) for s in samples], dtype=float)
         # the spread of n replications is itself uncertain: inflate its variance by (t/z)²
-        inflate = (t_quantile(n - 1, level) / float(stats.norm.ppf(0.5 + level / 2))) ** 2
-        var = share_variance(below, sizes) * inflate
-        if var > 0:
-            k_eff = min(k_eff, q * (1 - q) / var)
-    m = max(int(math.floor(k_eff)), 1)
+        k_eff = _effective(q, share_variance(below, sizes) * _inflation(n - 1, level), k_eff)
+    m = max(int(math.floor(min(k_eff, 1e12))), 1)
     lo_rank, hi_rank = _ranks(m, q, level)  # shares of the samples below the bounds
     lo_i, hi_i = int(math.floor(lo_rank * k)), int(math.ceil(hi_rank * k))
     lo = float(pooled[lo_i - 1]) if lo_i >= 1 else floor
@@ -135,10 +120,28 @@ def samples_for_upper(q: float, level: float) -> int:
     return int(math.ceil(math.log((1 - level) / 2) / math.log(q)))
 
 
+def _effective(q: float, var: float, most: float) -> float:
+    """The number of independent samples whose binomial variance of a share ``q`` is ``var``
+    (at most ``most``)."""
+    return most if not var > 0 else min(most, q * (1 - q) / var)
+
+
+def _inflation(df: float, level: float) -> float:
+    """(t/z)²: a variance estimated with ``df`` degrees of freedom, scaled so a normal
+    quantile gives the t interval."""
+    return (t_quantile(df, level) / float(stats.norm.ppf(0.5 + level / 2))) ** 2 if df >= 1 else 1.0
+
+
 def histogram_quantile_ci(
     dense: np.ndarray, q: float, level: float = LEVEL, virtual: np.ndarray | None = None, samples: bool = True,
 ) -> Estimate:
     """Quantile ``q`` of the pooled histogram of every replication's counts.
+
+    The share below the quantile is bounded by the binomial order-statistic interval of
+    the effective number of samples its variance allows (exact and skewed where the tail
+    holds few samples, where a normal interval would be too short on the tail's side);
+    the variance is that of the replications' spread (inflated by (t/z)² for their
+    number) plus, for ``flow``, that of its sets of virtual requests.
 
     Parameters
     ----------
@@ -160,24 +163,29 @@ def histogram_quantile_ci(
     point = float(quantiles(pooled, q)[0])
     if n < 2 and virtual is None:
         return Estimate(point, None, None, n, "one replication: no interval")
-    cum = np.cumsum(pooled)
-    at = int(np.searchsorted(cum, q * total))  # the point's bucket
-    below = dense[:, : at + 1].sum(axis=1)
-    var_r = share_variance(below, dense.sum(axis=1)) if n > 1 else 0.0
-    var_v, df_v = 0.0, 0.0
+    at = int(np.searchsorted(np.cumsum(pooled), q * total))  # the point's bucket
+    var = 0.0
+    if n > 1:
+        var += share_variance(dense[:, : at + 1].sum(axis=1), dense.sum(axis=1)) * _inflation(n - 1, level)
     if virtual is not None and len(virtual) > 1:
         sets = virtual.sum(axis=1)
         shares = virtual[:, : at + 1].sum(axis=1) / np.where(sets > 0, sets, 1.0)
-        var_v, df_v = float(shares.var(ddof=1)) / len(shares), float(len(shares) - 1)
-    if samples:
-        var_r = max(var_r, q * (1 - q) / total)
-    tq = combined_t(var_r, n - 1, var_v, df_v, level)
-    se = math.sqrt(var_r + var_v)
-    lo_share, hi_share = q - tq * se, q + tq * se
+        var += float(shares.var(ddof=1)) / len(shares) * _inflation(len(shares) - 1, level)
+    m = _effective(q, var, total if samples else math.inf)
+    if m > 1e12:  # its binomial spread is far below a bucket's width
+        lo_share = hi_share = q
+    else:
+        lo_share, hi_share = _ranks(max(int(m), 1), q, level)
+    if n > 1:  # the tail share as positive, skewed samples: a few replications may hold most of it
+        sizes = dense.sum(axis=1)
+        tail = positive_mean_ci(1.0 - dense[:, : at + 1].sum(axis=1) / np.where(sizes > 0, sizes, 1.0),
+                                level, min_samples=2)
+        if tail.bounded:
+            lo_share = min(lo_share, q - (tail.mean - tail.lo))
+            hi_share = max(hi_share, q + (tail.hi - tail.mean))
     half = math.sqrt(RATIO)
-    lo = float(quantiles(pooled, lo_share)[0]) / half if lo_share > 0 else 0.0
-    lo = min(lo, point)
-    if hi_share >= 1.0 or (samples and hi_share * total > total - 1):
+    lo = min(float(quantiles(pooled, lo_share)[0]) / half, point) if lo_share > 0 else 0.0
+    if hi_share > 1.0:
         what = "requests" if samples else "virtual requests (flow)"
         return Estimate(point, lo, None, n, f"too few {what} to bound the p{100 * q:g} above")
     return Estimate(point, lo, max(float(quantiles(pooled, hi_share)[0]) * half, point), n)

@@ -16,14 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from simulator.metrics.histogram import BUCKETS, FrozenHistogram, bucket_values
+from simulator.metrics.histogram import BUCKETS, FrozenHistogram
 from simulator.metrics.outcomes import OUTCOMES
 from simulator.metrics.quantiles import histogram_quantile_ci
-from simulator.metrics.stats import Estimate, ratio_ci, t_quantile
+from simulator.metrics.stats import Estimate, positive_ratio_ci, t_quantile
 
 __all__ = ["PERCENTILES", "combine", "latency_estimates", "latency_summary", "request_summary", "service_load"]
 
-_MID = bucket_values()
 
 PERCENTILES = {"p50": 0.50, "p90": 0.90, "p99": 0.99, "p999": 0.999}
 
@@ -98,9 +97,11 @@ def latency_estimates(per_rep: list[dict], key: str, samples: bool) -> dict[str,
     out = {name: histogram_quantile_ci(dense, q, virtual=virtual, samples=samples) for name, q in PERCENTILES.items()}
     totals = np.array([h.total for h in hists])
     counts = np.array([float(h.n) for h in hists])
-    mean = ratio_ci(totals, counts)
+    mean = positive_ratio_ci(totals, counts)
     if virtual is not None:
-        se_v, df_v = _virtual_se(virtual @ _MID, virtual.sum(axis=1))
+        split = sum(splits[1:], splits[0])
+        means = split.latency_mean(key, float(counts.sum()))
+        se_v, df_v = float(means.std(ddof=1)) / math.sqrt(len(means)), float(len(means) - 1)
         mean = _widen(mean, se_v, df_v)
     out["mean"] = mean.clip(0.0)
     return out
@@ -136,7 +137,7 @@ def request_summary(per_rep: list[dict], seed: int = 0) -> dict:
     total_finished = finished.sum()
     splits = [p.get("virtual") for p in per_rep]
     samples = splits[0] is None
-    avail = ratio_ci(ok, finished)
+    avail = positive_ratio_ci(finished - ok, finished).map(lambda u: 1.0 - u, decreasing=True)
     if not samples:
         se_v, df_v = _virtual_se(sum(v.success for v in splits), total_finished)
         avail = _widen(avail, se_v, df_v)

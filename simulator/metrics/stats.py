@@ -14,7 +14,8 @@ truth 89 % of the time, not 95 %). The methods here are the ones the calibration
   upper bound as if one more sample, as far above the smallest as the largest, were
   added: Fay & Feuer 1997) (:func:`positive_mean_ci`);
 - a ratio of sums: the delta method, its linearised values given Hall's correction
-  (:func:`ratio_ci`).
+  (:func:`ratio_ci`); for a positive, skewed numerator also the replications' ratios as
+  positive samples (:func:`positive_ratio_ci`).
 
 Event counts, downtime and quantiles have their own module (:mod:`.events`,
 :mod:`.quantiles`). A bound that the data cannot give (too few events, nothing
@@ -31,7 +32,8 @@ import numpy as np
 from scipy import stats
 
 __all__ = [
-    "LEVEL", "Estimate", "mean_ci", "positive_mean_ci", "ratio_ci", "hall_interval", "gamma_interval",
+    "LEVEL", "Estimate", "mean_ci", "positive_mean_ci", "ratio_ci", "positive_ratio_ci", "hall_interval",
+    "gamma_interval",
     "t_quantile", "resample_counts",
 ]
 
@@ -148,8 +150,10 @@ def gamma_interval(total: float, var: float, extra: float, level: float = LEVEL)
     the lower bound from the gamma with that mean and variance, the upper from the gamma
     of the sum with one more term ``extra`` (the term the data may not have shown)."""
     alpha = 1 - level
-    lo = 0.0 if total <= 0 else float(stats.gamma.ppf(alpha / 2, total * total / var, scale=var / total))
+    lo = 0.0 if total <= 0 or not var > 0 else float(stats.gamma.ppf(alpha / 2, total * total / var, scale=var / total))
     up_total, up_var = total + extra, var + extra * extra
+    if not (up_total > 0 and up_var > 0):
+        return lo, max(total, 0.0)
     hi = float(stats.gamma.ppf(1 - alpha / 2, up_total * up_total / up_var, scale=up_var / up_total))
     return lo, hi
 
@@ -187,7 +191,7 @@ def positive_mean_ci(samples, level: float = LEVEL, min_samples: int = 5, what: 
     of Hall's interval and the gamma interval of :func:`gamma_interval`, whose extra term
     is the range of the samples. Fewer than ``min_samples`` give no upper bound: no
     interval for a mean can promise coverage from so few draws of a long tail."""
-    x = np.asarray(samples, dtype=float)
+    x = np.maximum(np.asarray(samples, dtype=float), 0.0)  # shares computed as 1 - a/b can be -1e-16
     k = len(x)
     if k == 0:
         return Estimate(None, None, None, 0, f"no {what}")
@@ -224,3 +228,18 @@ def ratio_ci(num, den, level: float = LEVEL) -> Estimate:
     got = hall_interval(z, level)
     assert got is not None
     return Estimate(r, min(r + got[0], r), max(r + got[1], r), n)
+
+
+def positive_ratio_ci(num, den, level: float = LEVEL) -> Estimate:
+    """``sum(num) / sum(den)`` for positive, skewed numerators (failed requests, latency
+    totals): the hull of :func:`ratio_ci` and :func:`positive_mean_ci` of the
+    per-replication ratios (whose gamma bound reaches into the tail when a few
+    replications hold most of the numerator)."""
+    ratio = ratio_ci(num, den, level)
+    a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    if ratio.lo is None or ratio.hi is None or not (b > 0).all():
+        return ratio
+    per = positive_mean_ci(a / b, level, min_samples=2, what="replications")
+    lo = ratio.lo if per.lo is None else min(ratio.lo, per.lo)
+    hi = ratio.hi if per.hi is None else max(ratio.hi, per.hi)
+    return Estimate(ratio.mean, max(lo, 0.0), hi, ratio.n)

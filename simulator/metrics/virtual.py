@@ -29,18 +29,30 @@ class VirtualSplit:
     ----------
     success : array (SETS,)
         Expected successful requests, each set scaled to the whole rate.
+    ok_total, all_total : array (SETS,)
+        The sums of the latencies of the successful requests and of all requests, likewise.
     ok, fail : (index, counts)
         Sparse ``SETS × COARSE_BUCKETS`` histograms of successful and failed requests'
         latencies (flat index ``set * COARSE_BUCKETS + coarse bucket``).
     """
 
-    __slots__ = ("success", "ok", "fail")
+    __slots__ = ("success", "ok", "fail", "ok_total", "all_total")
 
-    def __init__(self, success: np.ndarray, ok: tuple[np.ndarray, np.ndarray], fail: tuple[np.ndarray, np.ndarray]):
+    def __init__(self, success: np.ndarray, ok: tuple[np.ndarray, np.ndarray], fail: tuple[np.ndarray, np.ndarray],
+                 ok_total: np.ndarray, all_total: np.ndarray):
         self.success, self.ok, self.fail = success, ok, fail
+        self.ok_total, self.all_total = ok_total, all_total
 
     def __add__(self, other: VirtualSplit) -> VirtualSplit:
-        return VirtualSplit(self.success + other.success, _add(self.ok, other.ok), _add(self.fail, other.fail))
+        return VirtualSplit(self.success + other.success, _add(self.ok, other.ok), _add(self.fail, other.fail),
+                            self.ok_total + other.ok_total, self.all_total + other.all_total)
+
+    def latency_mean(self, key: str, requests: float) -> np.ndarray:
+        """Each set's mean latency of ``latency_ok`` (over its successes) or ``latency_all``
+        (over every request: ``requests``, the same for all sets)."""
+        if key == "latency_ok":
+            return self.ok_total / np.where(self.success > 0, self.success, 1.0)
+        return self.all_total / requests if requests > 0 else np.zeros_like(self.all_total)
 
     def dense(self, key: str) -> np.ndarray:
         """``(SETS, BUCKETS)`` counts of ``latency_ok`` or ``latency_all``; a coarse
@@ -55,7 +67,7 @@ class VirtualSplit:
         return out
 
     def __reduce__(self):
-        return (VirtualSplit, (self.success, self.ok, self.fail))
+        return (VirtualSplit, (self.success, self.ok, self.fail, self.ok_total, self.all_total))
 
 
 def _add(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

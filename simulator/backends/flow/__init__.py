@@ -243,12 +243,14 @@ def _split(v: np.ndarray) -> VirtualSplit:
     """A scope's figures per set of virtual requests, from its block of the vector."""
     hists = v[SET_HISTS - SET_SUCCESS :]
     half = len(hists) // 2
+    sets = (SET_HISTS - SET_SUCCESS) // 3
 
     def sparse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nz = np.flatnonzero(x > 0)
         return nz.astype(np.int32), x[nz]
 
-    return VirtualSplit(v[: SET_HISTS - SET_SUCCESS].copy(), sparse(hists[:half]), sparse(hists[half:]))
+    success, ok_total, all_total = (v[k * sets : (k + 1) * sets].copy() for k in range(3))
+    return VirtualSplit(success, sparse(hists[:half]), sparse(hists[half:]), ok_total, all_total)
 
 
 def _frozen(dense: np.ndarray) -> FrozenHistogram:

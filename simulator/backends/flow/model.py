@@ -3,8 +3,9 @@
 Distributions are represented by ``M`` virtual requests: samples drawn by inverse
 transform from uniforms of named slots (one slot per independent quantity), so the flow
 solution of a state is deterministic and smooth from one state to the next. The ``M``
-are ``SETS`` independent sets of ``M / SETS``: each set's uniforms are stratified (one
-per stratum of width ``SETS / M``), and the permutations that pair the samples of
+are ``SETS`` independent sets of ``M / SETS``: each set's uniforms for a continuous
+quantity are stratified (one per stratum of width ``SETS / M``), a decision's (error,
+shed, route, wait) are independent, and the permutations that pair the samples of
 different slots stay inside a set, so each set is a replicate of the whole computation.
 A figure computed from each set alone spreads as the virtual requests' error: that
 spread enters the intervals (:mod:`simulator.metrics.virtual`).
@@ -40,10 +41,11 @@ SET_OF.flags.writeable = False
 N_OUT = len(OUTCOMES)
 #: A scope's figures in a solution vector: calls, attempts, busy, waiting, outcomes,
 #: attempt outcomes (the scalars), its ok and failed latency histograms, then per set
-#: of virtual requests its successes and its coarse ok and failed histograms.
+#: of virtual requests its successes, the latency sums of its successful and of all its
+#: requests, and its coarse ok and failed histograms.
 SCALARS = 4 + 2 * N_OUT
 SET_SUCCESS = SCALARS + 2 * BUCKETS
-SET_HISTS = SET_SUCCESS + SETS
+SET_HISTS = SET_SUCCESS + 3 * SETS
 SCOPE = SET_HISTS + 2 * SETS * COARSE_BUCKETS
 EDGE_KEYS = ("calls", "attempts", "retries", "breaker_rejected", "budget_denied", "breaker_open")
 _POOL_NAME = name_key("flow/virtual-requests")
@@ -79,12 +81,24 @@ class Pool:
             self._cache[slot] = got
         return got
 
-    def u_min(self, slot: str) -> float:
-        """The smallest of ``u(slot)``."""
+    def b(self, slot: str) -> np.ndarray:
+        """``M`` independent uniforms for a decision (an error, a shed, a route, a wait):
+        not stratified, so the spread of a share between sets is an honest estimate of
+        its error (stratified, a share below one per set would be the same in every set)."""
+        key = "iid:" + slot
+        got = self._cache.get(key)
+        if got is None:
+            got = self._draws(key, M)
+            got.flags.writeable = False
+            self._cache[key] = got
+        return got
+
+    def b_min(self, slot: str) -> float:
+        """The smallest of ``b(slot)``."""
         key = "min:" + slot
         got = self._cache.get(key)
         if got is None:
-            got = self._cache[key] = float(self.u(slot).min())
+            got = self._cache[key] = float(self.b(slot).min())
         return got
 
     def perm(self, slot: str) -> np.ndarray:
@@ -127,6 +141,8 @@ class ServiceModel:
     size: dict[str, int]  # replicas per zone
     locality: str
     policy: str = "round_robin"
+    service_mean: float = 0.0  # the service time's exact mean and variance (the samples' are near them)
+    service_var: float = 0.0
     groups: list[list[EdgeModel]] = field(default_factory=list)
     group_ends: list[int] = field(default_factory=list)  # calls up to and including each group
 
@@ -164,6 +180,7 @@ class FlowModel:
                     node.index, node.name, spec.workers, spec.queue_limit, spec.error_rate,
                     spec.load_balancer.connect_timeout_s, samples, sorted(size),
                     {z: zones[z][1] for z in size}, size, spec.load_balancer.locality, spec.load_balancer.policy,
+                    st.mean if st is not None else 0.0, st.variance if st is not None else 0.0,
                 )
             )
         index = {s.name: s.index for s in self.services}
@@ -233,7 +250,7 @@ class Layout:
         self.edge_at = {name: base + j * len(EDGE_KEYS) for j, name in enumerate(self.edge_names)}
         self.size = base + len(self.edge_names) * len(EDGE_KEYS)
         self.scratch = np.zeros(self.size)  # where the solver builds a solution's vector
-        dense = np.concatenate((np.arange(SCALARS), SET_SUCCESS + np.arange(SETS)))
+        dense = np.concatenate((np.arange(SCALARS), SET_SUCCESS + np.arange(3 * SETS)))
         scalars = [o + dense for o in range(0, base, SCOPE)]
         self.fixed = np.concatenate([*scalars, np.arange(base, self.size)])  # figures every solution has
         self.hists: list[tuple[np.ndarray, np.ndarray]] = []  # (where in the vector, counts) by id

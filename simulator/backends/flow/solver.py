@@ -69,6 +69,8 @@ class Queue:
     overloaded: bool = False
     arrival_alive: float = 0.0
     capacity: float = 0.0
+    p_wait: float | None = None  # the exact probability of waiting, when the formula gives it
+    wait_if: np.ndarray | None = None  # then: M waiting-time samples of an attempt that waits
 
 
 @dataclass
@@ -79,6 +81,7 @@ class CallResult:
     attempt_out: np.ndarray  # attempt outcome counts over all virtual calls
     budget_denied: float  # share of calls that wanted a retry the budget refused
     breaker_open: bool = False
+    branches: list | None = None  # exact mixture of (weight, out, lat) for the accounting (see _branches)
     _mean_attempts: float | None = None
     _unit: tuple | None = None
     _job_view: tuple | None = None
@@ -135,7 +138,7 @@ def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, job: tuple,
     if mean_h <= 0.0:
         return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
     capacity = alive * c / mean_h
-    u1, u2 = fm.pool.u(f"wait1/{s.name}"), fm.pool.u(f"wait2/{s.name}")
+    u1, u2 = fm.pool.b(f"wait1/{s.name}"), fm.pool.u(f"wait2/{s.name}")
     if wait is not None:
         backlog_wait, share = wait
         w = np.full(M, backlog_wait)
@@ -148,7 +151,7 @@ def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, job: tuple,
             if a < servers * 0.999:
                 pw = erlang_c(servers, a)
                 fresh = np.where(u1 < pw, -np.log1p(-u2) / (servers / mean_h - lam_fresh), 0.0)
-            w = np.where(fm.pool.u(f"share/{s.name}") < share, w, fresh)
+            w = np.where(fm.pool.b(f"share/{s.name}") < share, w, fresh)
         return Queue(
             in_rot, alive, w, 0.0, alive * c, backlog_wait * capacity * share, False,
             lam_alive * share, capacity * share,
@@ -165,13 +168,15 @@ def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, job: tuple,
             ca2 = 1.0 / alive  # every alive-th arrival: Erlang inter-arrival times
         theta = servers / mean_h - lam_q
         busy = alive * lam_r * mean_h
-        u_min = fm.pool.u_min(f"wait1/{s.name}")
+        u_min = fm.pool.b_min(f"wait1/{s.name}")
         if _surely_below(servers, lam_q * mean_h, u_min) or erlang_c(servers, lam_q * mean_h) <= u_min:
             # no virtual request waits
             return Queue(in_rot, alive, _NO_WAIT, 0.0, busy, 0.0, False, lam_alive, capacity)
         pw = erlang_c(servers, lam_q * mean_h)
-        w = np.where(u1 < pw, -np.log1p(-u2) / theta, 0.0) * (ca2 + scv) / 2.0
-        return Queue(in_rot, alive, w, 0.0, busy, lam_alive * float(w.mean()), False, lam_alive, capacity)
+        wait_if = -np.log1p(-u2) / theta * (ca2 + scv) / 2.0
+        w = np.where(u1 < pw, wait_if, 0.0)
+        return Queue(in_rot, alive, w, 0.0, busy, lam_alive * pw * float(wait_if.mean()), False, lam_alive, capacity,
+                     pw, wait_if)
     shed, unit = _mmck_waits(fm, s, c, round(lam_r * mean_h, 4))
     w = unit * (mean_h / c)
     busy = alive * lam_r * (1 - shed) * mean_h
@@ -197,7 +202,7 @@ def _mmck_waits(fm: FlowModel, s: ServiceModel, c: int, offered: float) -> tuple
     if hit is None:
         p = mmck_probabilities(c, c + s.limit, offered)
         admitted = p[:-1] / p[:-1].sum()
-        n = np.minimum(np.searchsorted(np.cumsum(admitted), fm.pool.u(f"wait1/{s.name}"), side="right"), len(admitted) - 1)
+        n = np.minimum(np.searchsorted(np.cumsum(admitted), fm.pool.b(f"wait1/{s.name}"), side="right"), len(admitted) - 1)
         ahead = np.maximum(n - c + 1, 0)  # completions to wait for
         unit = np.where(ahead > 0, special.gammaincinv(np.maximum(ahead, 1), fm.pool.u(f"wait2/{s.name}")), 0.0)
         hit = fm.memo[key] = (float(p[-1]), unit)
@@ -208,7 +213,7 @@ def _rtt_samples(fm: FlowModel, dists: list, weights: np.ndarray, slot: str) -> 
     """RTT of each virtual call: pick a locality by ``weights``, then a value from it."""
     if not dists:
         return np.zeros(M)
-    pick = np.searchsorted(np.cumsum(weights) / weights.sum(), fm.pool.u(slot + "/pick"), side="right")
+    pick = np.searchsorted(np.cumsum(weights) / weights.sum(), fm.pool.b(slot + "/pick"), side="right")
     pick = np.minimum(pick, len(dists) - 1)
     out = np.empty(M)
     for k, d in enumerate(dists):
@@ -387,10 +392,13 @@ def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> C
         o, t = _attempt(fm, edge, 0, route, q, hold, jout, ct)
         if edge.budget is not None:
             memo["budget_q"] = 1.0
-        result = CallResult(o, t, _ONE_ATTEMPT, np.bincount(o, minlength=N_OUT).astype(float), 0.0, _mean_attempts=1.0)
         if edge.breaker is not None:
+            result = CallResult(o, t, _ONE_ATTEMPT, np.bincount(o, minlength=N_OUT).astype(float), 0.0, _mean_attempts=1.0)
             _breaker(fm, edge, result, memo)
-        return result
+            return result
+        branches = _branches(fm, edge, route, q, hold, jout, ct)
+        counts = sum(w * np.bincount(bo, minlength=N_OUT) for w, bo, _ in branches)
+        return CallResult(o, t, _ONE_ATTEMPT, counts, 0.0, _mean_attempts=1.0, branches=branches)
     out = np.full(M, -1, dtype=_OUT)
     lat = np.zeros(M)
     attempts = np.zeros(M, dtype=_ATTEMPTS)
@@ -420,7 +428,7 @@ def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> C
             out[failed] = o[failed]
             break
         wanted += int(failed.sum())
-        allow = failed & (fm.pool.u(f"{edge.name}/budget{k}") < q_budget)
+        allow = failed & (fm.pool.b(f"{edge.name}/budget{k}") < q_budget)
         stop = failed & ~allow
         denied += int(stop.sum())
         out[stop] = o[stop]
@@ -450,21 +458,63 @@ def _attempt(fm: FlowModel, edge: EdgeModel, k: int, route, q: Queue, hold, jout
     else:
         t = rtt + q.wait[fm.pool.perm(f"{edge.name}/w{k}")] + hold[perm]
     if noroute > 0.0 or p_dead > 0.0:
-        u = fm.pool.u(f"{edge.name}/route{k}")
+        u = fm.pool.b(f"{edge.name}/route{k}")
         lost = u < noroute
         dead = (~lost) & (u < noroute + (1.0 - noroute) * p_dead)
         o[lost], t[lost] = CONNECTION_ERROR, 0.0
         o[dead], t[dead] = CONNECTION_ERROR, ct
         if q.shed > 0:
-            shed = (~lost) & (~dead) & (fm.pool.u(f"{edge.name}/shed{k}") < q.shed)
+            shed = (~lost) & (~dead) & (fm.pool.b(f"{edge.name}/shed{k}") < q.shed)
             o[shed], t[shed] = SHED, rtt[shed]
     elif q.shed > 0:
-        shed = fm.pool.u(f"{edge.name}/shed{k}") < q.shed
+        shed = fm.pool.b(f"{edge.name}/shed{k}") < q.shed
         o[shed], t[shed] = SHED, rtt[shed]
     if edge.timeout is not None:
         late = t > edge.timeout
         o[late], t[late] = TIMEOUT, edge.timeout
     return o, t
+
+
+def _branches(fm: FlowModel, edge: EdgeModel, route, q: Queue, hold, jout, ct: float) -> list:
+    """The outcomes of a one-attempt call as an exact mixture, for counting them: the
+    attempt finds no route, a dead replica, a full queue, or is served (after a wait,
+    or none, when the queue's probability of waiting is known exactly), each with its
+    exact probability, instead of the share of virtual requests that drew it. The
+    virtual requests still carry the served attempts' latencies and outcomes (and the
+    drawn version of the call, for the callers' requests)."""
+    noroute, p_dead, rtt = route
+    perm = fm.pool.perm(f"{edge.name}/a0")
+    served_out, served_hold = jout[perm], hold[perm]
+    reach = 1.0 - noroute
+    alive = reach * (1.0 - p_dead)
+    served = alive * (1.0 - q.shed)
+    if q.wait is _NO_WAIT:
+        waits = [(1.0, 0.0)]
+    elif q.p_wait is not None:
+        waits = [(1.0 - q.p_wait, 0.0), (q.p_wait, q.wait_if[fm.pool.perm(f"{edge.name}/w0")])]
+    else:
+        waits = [(1.0, q.wait[fm.pool.perm(f"{edge.name}/w0")])]
+    out = [(served * w, served_out, rtt + wait + served_hold) for w, wait in waits]
+    if noroute > 0.0:
+        out.append((noroute, _CONNECTION_ERRORS, _ZERO))
+    if p_dead > 0.0:
+        out.append((reach * p_dead, _CONNECTION_ERRORS, np.full(M, ct)))
+    if q.shed > 0.0:
+        out.append((alive * q.shed, _SHEDS, rtt))
+    if edge.timeout is not None:
+        timed = []
+        for w, o, t in out:
+            late = t > edge.timeout
+            timed.append((w, np.where(late, TIMEOUT, o), np.where(late, edge.timeout, t)) if late.any() else (w, o, t))
+        out = timed
+    return [b for b in out if b[0] > 0.0]
+
+
+_CONNECTION_ERRORS = np.full(M, CONNECTION_ERROR, dtype=_OUT)
+_SHEDS = np.full(M, SHED, dtype=_OUT)
+_ZERO = np.zeros(M)
+for _a in (_CONNECTION_ERRORS, _SHEDS, _ZERO):
+    _a.flags.writeable = False
 
 
 def _breaker(fm: FlowModel, edge: EdgeModel, r: CallResult, memo: dict) -> None:
@@ -477,7 +527,7 @@ def _breaker(fm: FlowModel, edge: EdgeModel, r: CallResult, memo: dict) -> None:
         return
     rate = memo.get("calls", 0.0) * float(r.attempts.mean())
     passing = b.half_open_calls / (rate * b.open_duration_s + b.half_open_calls) if rate > 0 else 1.0
-    rejected = fm.pool.u(f"{edge.name}/breaker") >= passing
+    rejected = fm.pool.b(f"{edge.name}/breaker") >= passing
     r.out = np.where(rejected, CIRCUIT_OPEN, r.out)
     r.lat = np.where(rejected, 0.0, r.lat)
     r.attempts = np.where(rejected, 0, r.attempts)
@@ -497,7 +547,7 @@ def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult], call_keys
     if out is None:
         out = np.full(M, SUCCESS, dtype=_OUT)
         if s.err_rate:
-            out[fm.pool.u(f"err/{s.name}") < s.err_rate] = ERROR
+            out[fm.pool.b(f"err/{s.name}") < s.err_rate] = ERROR
         memo[("job out", s.index)] = out
     for g in range(len(s.groups) - 1, 0, -1):
         got = memo.get(("job part", s.index, tuple(call_keys[: ends[g - 1]])))
@@ -518,8 +568,11 @@ def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult], call_keys
             out = np.where(act & gfail, DEPENDENCY_FAILURE, out)
         if g + 1 < len(s.groups):
             memo[("job part", s.index, tuple(call_keys[: ends[g]]))] = (hold, out, reach)
-    mean = float(hold.sum()) / M
-    return hold, out, reach, mean, max(float(hold @ hold) / M - mean * mean, 0.0)
+    # the moments the queue uses: the service time's exact ones plus the calls' (drawn,
+    # independent of it), so a queue without calls has exact parameters
+    calls = hold - s.service
+    mean = s.service_mean + float(calls.mean())
+    return hold, out, reach, mean, s.service_var + float(calls.var())
 
 
 def _job_view(fm: FlowModel, e: EdgeModel, r: CallResult) -> tuple[np.ndarray, np.ndarray]:
@@ -556,7 +609,7 @@ def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.n
     return np.array(lam), edge_calls
 
 
-_LAM_STEP = math.log(1.005)  # arrival rates within 0.5 % share a queue solution
+_LAM_STEP = math.log(1.005)  # arrival rates within 0.5 % (of the failure-free rate) share a queue solution
 _MEMO_LIMIT = 12000
 
 
@@ -599,6 +652,7 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
     edges = fm.edge_entries()
     memo: dict[str, dict] = {e.name: {} for e, _ in edges}
     lam, edge_calls = _failure_free(fm, entry_rates)
+    lam_ff = lam  # each service's rate when nothing fails: queue levels are steps from it
     # where attempts go depends on the replicas of the two ends only
     routes, route_keys = {}, {}
     shares = zone_shares(fm, state)
@@ -625,10 +679,13 @@ def solve(fm: FlowModel, state: tuple, entry_rates: tuple, waits: dict | None = 
             jk = _id(fm, ("job", si, tuple(call_keys)))
             job = fm.memo.get(jk)
             jobs[si] = job if job is not None else _cached(fm, jk, lambda s=s, calls=calls, ck=call_keys: _job(fm, s, calls, ck))
-            level = _lam_level(lam[si])
+            # the rate in 0.5 % steps from the failure-free one (itself exact), so a state whose
+            # rate is the failure-free one gets its queue at the exact rate
+            base = float(lam_ff[si])
+            level = _lam_level(lam[si] / base) if base > 0 else _lam_level(lam[si])
             wait = waits.get(si)
-            qk = _id(fm, ("queue", si, state[si], level, jk, wait))
-            lam_q = math.exp(level * _LAM_STEP) if lam[si] > 0 else 0.0
+            qk = _id(fm, ("queue", si, state[si], level, base, jk, wait))
+            lam_q = (base if base > 0 else 1.0) * math.exp(level * _LAM_STEP) if lam[si] > 0 else 0.0
             queue = fm.memo.get(qk)
             queues[si], idle = queue if queue is not None else _cached(
                 fm, qk, lambda s=s, si=si, lam_q=lam_q, wait=wait, jobs=jobs: _idle(_queue(fm, s, lam_q, state[si], jobs[si], wait)))
@@ -742,11 +799,11 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
     for k, (entry, rate) in enumerate(zip(fm.entries, entry_rates, strict=True)):
         r = calls[entry.edge.name]
         if r._unit is None:
-            out, lat = r.out, r.lat
+            branches = r.branches or [(1.0, r.out, r.lat)]
             if entry.deadline is not None:
-                late = lat > entry.deadline
-                out, lat = np.where(late, TIMEOUT, out), np.where(late, entry.deadline, lat)
-            r._unit = _unit_scope(out, lat, r)
+                branches = [(w, np.where(lat > entry.deadline, TIMEOUT, out), np.minimum(lat, entry.deadline))
+                            for w, out, lat in branches]
+            r._unit = _unit_scope(branches, r)
         _add_scope(v, terms, lay, lay.entry_at[k], rate, r)
         _add_scope(v, terms, lay, lay.service_at[entry.callee], rate, r)
         _put_edge(v, lay.edge_at[entry.edge.name], rate, r)
@@ -755,7 +812,7 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
             for e in group:
                 r = calls[e.name]
                 if r._unit is None:
-                    r._unit = _unit_scope(r.out, r.lat, r)
+                    r._unit = _unit_scope(r.branches or [(1.0, r.out, r.lat)], r)
                 n = edge_calls.get(e.name, 0.0)
                 _add_scope(v, terms, lay, lay.service_at[e.callee], n, r)
                 _put_edge(v, lay.edge_at[e.name], n, r)
@@ -774,24 +831,32 @@ def _assemble(fm: FlowModel, entry_rates, lam, edge_calls, queues, calls) -> Sol
                     [queues[s.index].busy for s in fm.services], overloaded, flows)
 
 
-def _unit_scope(out: np.ndarray, lat: np.ndarray, r: CallResult) -> tuple:
+def _unit_scope(branches: list, r: CallResult) -> tuple:
     """What ``_add_scope`` needs of a call result, before scaling by its rate (computed
     once per call result: every state and rate sharing the result scales the same counts):
     its outcome and attempt outcome counts, its ok and failed latency histogram (where in
     a scope's block its counts go, and the counts), the same per set of virtual requests
-    (successes; coarse histograms), and the share of calls the breaker rejected."""
-    k = np.minimum(((np.log(np.maximum(lat, LO)) - _LOG_LO) * _INV_LOG_R).astype(np.intp) + 1, BUCKETS - 1)
-    k[lat <= LO] = 0  # the histogram's first bucket
-    failed = out != SUCCESS
-    coarse = SET_HISTS + (failed * SETS + SET_OF) * COARSE_BUCKETS + k // COARSE
-    k += BUCKETS * failed
-    hist = np.bincount(k, minlength=2 * BUCKETS)
+    (successes; coarse histograms), and the share of calls the breaker rejected.
+    ``branches``: (weight, outcome, latency) of a mixture (a single drawn one for most)."""
+    hist = np.zeros(2 * BUCKETS)
+    outcomes = np.zeros(N_OUT)
+    set_ok = np.zeros(3 * SETS)  # per set: successes, latency sums of the successful ones, of all
+    coarse_counts = np.zeros(2 * SETS * COARSE_BUCKETS)
+    for w, out, lat in branches:
+        k = np.minimum(((np.log(np.maximum(lat, LO)) - _LOG_LO) * _INV_LOG_R).astype(np.intp) + 1, BUCKETS - 1)
+        k[lat <= LO] = 0  # the histogram's first bucket
+        failed = out != SUCCESS
+        coarse = (failed * SETS + SET_OF) * COARSE_BUCKETS + k // COARSE
+        hist += w * np.bincount(k + BUCKETS * failed, minlength=2 * BUCKETS)
+        outcomes += w * np.bincount(out, minlength=N_OUT)
+        set_ok[:SETS] += w * np.bincount(SET_OF[~failed], minlength=SETS)
+        set_ok[SETS : 2 * SETS] += w * np.bincount(SET_OF[~failed], weights=lat[~failed], minlength=SETS)
+        set_ok[2 * SETS :] += w * np.bincount(SET_OF, weights=lat, minlength=SETS)
+        coarse_counts += w * np.bincount(coarse, minlength=2 * SETS * COARSE_BUCKETS)
     nz = np.flatnonzero(hist)
-    outcomes = np.concatenate((np.bincount(out, minlength=N_OUT), r.attempt_out))
-    set_ok = np.bincount(SET_OF[~failed], minlength=SETS).astype(float)
-    where, counts = np.unique(coarse, return_counts=True)
-    return (outcomes, (nz + SCALARS, hist[nz].astype(float), {}), np.count_nonzero(r.out == CIRCUIT_OPEN) / M,
-            set_ok, (where, counts.astype(float), {}))
+    where = np.flatnonzero(coarse_counts)
+    return (np.concatenate((outcomes, r.attempt_out)), (nz + SCALARS, hist[nz], {}),
+            np.count_nonzero(r.out == CIRCUIT_OPEN) / M, set_ok, (where + SET_HISTS, coarse_counts[where], {}))
 
 
 def _add_scope(v: np.ndarray, terms: list, lay, o: int, rate: float, r: CallResult) -> None:
@@ -801,7 +866,7 @@ def _add_scope(v: np.ndarray, terms: list, lay, o: int, rate: float, r: CallResu
     v[o] += rate
     v[o + 1] += rate * r.mean_attempts
     v[o + 4 : o + SCALARS] += outcomes * (rate / M)
-    v[o + SET_SUCCESS : o + SET_SUCCESS + SETS] += set_ok * (rate / SET_SIZE)
+    v[o + SET_SUCCESS : o + SET_SUCCESS + 3 * SETS] += set_ok * (rate / SET_SIZE)
     for h, coef in ((hist, rate / M), (set_hist, rate / SET_SIZE)):
         ids = h[2]  # scope offset -> id of this histogram there
         hid = ids.get(o)
