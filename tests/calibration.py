@@ -32,6 +32,9 @@ import calibration_theory as th  # noqa: E402
 from helpers import topology  # noqa: E402
 
 import simulator  # noqa: E402
+from simulator import chaos  # noqa: E402
+from simulator.analysis.sweep_results import SweepResults  # noqa: E402
+from simulator.chaos.results import ChaosResults  # noqa: E402
 from simulator.metrics.stats import Estimate  # noqa: E402
 
 #: Coverage every figure must reach at every n (the nominal 95 %, less the binomial
@@ -86,7 +89,7 @@ class Case:
     experiments: int = 800
     seed: int = 2026
     separate_runs: bool = False  # one run per experiment (flow: virtual requests are per run)
-    chaos: Callable | None = None  # (model, replications, seed) -> records, for chaos cases
+    kind: str = "run"  # run | sweep (build gives (model, variants)) | chaos (build gives (model, plan))
 
 
 def _time(scope: str, attr: str) -> Callable:
@@ -225,6 +228,60 @@ def mm1k_deadline() -> simulator.Topology:
     return mm1k("3s")
 
 
+def pair_or_triple():
+    """The pair against a third replica in a third zone, with common random numbers: the
+    availability gained is u² - u³ (u = 4 h / 244 h, a replica's unavailability)."""
+    model = topology({"api": PAIR}, zones={"z1": {}, "z2": {}, "z3": {}})
+    return model, [("pair", {}), ("triple", {"services.api.replicas.z3": 1})]
+
+
+_U = 4.0 / 244.0
+
+
+def _paired(key: str) -> Callable:
+    def get(sw):
+        d = sw.differences()[0][key]
+        lo, hi = d["ci95"] if d["ci95"] is not None else (None, None)
+        return Estimate(d["difference"], lo, hi, len(sw.results[0].records))
+    return get
+
+
+HC_INTERVAL, HC_AFTER = 10.0, 3
+
+
+def stop_one():
+    """A chaos plan on two replicas behind a balancer probing every 10 s (out after 3
+    failures, at a random phase): one replica stops at 60 s. Detection and failover are
+    uniform on [20 s, 30 s]; the SLI (1 s bins) is good again from the bin after."""
+    model = topology(
+        {"web": {"replicas": {"z1": 1, "z2": 1}, "workers": 4, "service_time": {"exponential": "5ms"},
+                 "load_balancer": {"health_check": {"interval": f"{HC_INTERVAL}s", "unhealthy_after": HC_AFTER}}}},
+        zones={"z1": {}, "z2": {}}, traffic=[{"entry": "web", "rate": "20/s"}])
+    from simulator.chaos.compile import plan_from_dict
+
+    plan = plan_from_dict({
+        "title": "stop one", "duration": "3m", "timeline": "1s", "settle": "10s", "background_failures": False,
+        "steady_state": {"probes": [{"name": "ok", "sli": "success_ratio", "at_least": "99%"}]},
+        "method": [{"name": "stop", "fault": "instance_stop", "target": {"service": "web"}, "mode": "one",
+                    "at": "60s", "duration": "1m"}]})
+    return model, plan
+
+
+def _chaos(figure: str, q: str) -> Callable:
+    def get(res):
+        d = res.fault("stop")[figure]
+        lo, hi = d["ci95"][q] if d["ci95"][q] is not None else (None, None)
+        return Estimate(d[q], lo, hi, res.replications)
+    return get
+
+
+_DETECT_LO = (HC_AFTER - 1) * HC_INTERVAL
+
+
+def _detect_quantile(q: float) -> float:
+    return _DETECT_LO + q * HC_INTERVAL
+
+
 CASES = (
     Case("pair", pair.__doc__, pair, tuple(_failure_figures("system", PAIR_T, own="api"))),
     Case("quorum", quorum.__doc__, quorum, (
@@ -246,6 +303,17 @@ CASES = (
     Case("flow-mm1k", mm1k.__doc__, mm1k, (
         Figure("request availability", "system", _requests("system"), 1 - th.mmck_blocking(1, 5, 0.9)),
     ), horizon="1h", warmup="10m", backend="flow", ns=(5, 20), experiments=200, separate_runs=True),
+    Case("sweep", pair_or_triple.__doc__, pair_or_triple, (
+        Figure("paired difference", "availability", _paired("availability"), _U**2 - _U**3),
+        Figure("paired difference", "downtime min/yr", _paired("downtime_min_per_year"),
+               -(_U**2 - _U**3) * th.MIN_PER_YEAR),
+    ), kind="sweep"),
+    Case("chaos", stop_one.__doc__, stop_one, (
+        Figure("detect p50", "web", _chaos("detect_s", "p50"), _detect_quantile(0.5)),
+        Figure("detect p95", "web", _chaos("detect_s", "p95"), _detect_quantile(0.95)),
+        Figure("recover p50", "web", _chaos("recover_s", "p50"), math.ceil(_detect_quantile(0.5))),
+        Figure("recover p95", "web", _chaos("recover_s", "p95"), math.ceil(_detect_quantile(0.95))),
+    ), kind="chaos", ns=(5, 10, 20, 80), experiments=100),
     Case("flow-mm1k-deadline", mm1k_deadline.__doc__, mm1k_deadline, (
         Figure("request availability", "system", _requests("system"), th.mm1k_within(5, 0.9, 1.0, 3.0)),
     ), horizon="1h", warmup="10m", backend="flow", ns=(5, 20), experiments=200, separate_runs=True),
@@ -288,14 +356,31 @@ def experiments(key: str, n: int) -> tuple[simulator.Results, ...]:
             for j in range(case.experiments)
         )
     big = _big_run(key)
+    if case.kind == "sweep":
+        return tuple(
+            SweepResults(big.names, big.settings, [_subset(r, r.records[j * n : (j + 1) * n]) for r in big.results],
+                         big.baseline)
+            for j in range(case.experiments)
+        )
+    if case.kind == "chaos":
+        return tuple(ChaosResults(big.experiment, big.records[j * n : (j + 1) * n], seed=big.seed,
+                                  model_hash=big.model_hash) for j in range(case.experiments))
     recs = big.records
     return tuple(_subset(big, recs[j * n : (j + 1) * n]) for j in range(case.experiments))
 
 
 @functools.lru_cache(maxsize=None)
-def _big_run(key: str) -> simulator.Results:
+def _big_run(key: str):
     case = next(c for c in CASES if c.key == key)
-    return simulator.run(case.build(), replications=case.experiments * max(case.ns), seed=case.seed,
+    total = case.experiments * max(case.ns)
+    if case.kind == "sweep":
+        model, variants = case.build()
+        return simulator.sweep(model, variants=variants, replications=total, seed=case.seed, horizon=case.horizon,
+                               warmup=case.warmup, backend=case.backend, executor="processes")
+    if case.kind == "chaos":
+        model, plan = case.build()
+        return chaos.run_chaos(model, plan, replications=total, seed=case.seed, executor="processes")
+    return simulator.run(case.build(), replications=total, seed=case.seed,
                          horizon=case.horizon, warmup=case.warmup, backend=case.backend, executor="processes",
                          max_requests=None)
 

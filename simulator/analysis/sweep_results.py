@@ -13,7 +13,7 @@ import numpy as np
 
 from simulator.engine.plan import SYSTEM
 from simulator.metrics.cost import cost_per_nine
-from simulator.metrics.stats import mean_ci
+from simulator.metrics.stats import Estimate, mean_ci, positive_mean_ci
 from simulator.units import YEAR
 
 __all__ = ["SweepResults", "paired_difference", "pareto_front"]
@@ -22,21 +22,41 @@ __all__ = ["SweepResults", "paired_difference", "pareto_front"]
 PAIRED = {"availability": True, "downtime_min_per_year": False, "request_availability": True, "tco_per_year": False}
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+def paired_difference(a: np.ndarray, b: np.ndarray, ea: Estimate | None = None,
+                      eb: Estimate | None = None, same_history: bool = True) -> dict[str, Any]:
     """``mean(b - a)`` with its paired 95 % interval, next to the interval the same
     difference would have from two independent runs (half-widths added in quadrature),
-    and the gain: how many times narrower pairing makes the interval."""
+    and the gain: how many times narrower pairing makes the interval.
+
+    The paired interval is Hall's over the differences, or, when they all have one sign
+    (more redundancy never hurts on the same trace), that of positive samples
+    (:func:`~simulator.metrics.stats.positive_mean_ci`: a few replications may hold the
+    whole difference). ``ea``, ``eb``: the two variants' own estimates of the figure
+    (default: Hall's interval of ``a`` and ``b``), for the independent interval. When
+    every replication differs by the same amount but the variants differ in what the
+    system stands on (``same_history`` false, see :func:`system_signature`: no
+    replication met what they differ in), the replications say nothing about the
+    spread, and the paired interval is the independent one."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    paired = mean_ci(b - a)
-    ea, eb = mean_ci(a), mean_ci(b)
+    paired = _paired_ci(b - a)
+    ea = mean_ci(a) if ea is None else ea
+    eb = mean_ci(b) if eb is None else eb
     out: dict[str, Any] = {"difference": paired.mean, "ci95": None, "independent_ci95": None, "gain": None}
     if paired.lo is None:
         return out
-    indep = math.hypot(ea.half_width or 0.0, eb.half_width or 0.0)
+    if ea.half_width is None or eb.half_width is None:
+        out["independent_ci95"] = None
+        indep = None
+    else:
+        indep = math.hypot(ea.half_width, eb.half_width)
+        out["independent_ci95"] = [paired.mean - indep, paired.mean + indep]
+    if paired.lo == paired.hi and not same_history and (indep is None or indep > 0):  # no spread seen
+        out["ci95"] = out["independent_ci95"] or [None, None]
+        out["note"] = "every replication differs by the same amount: the interval is the independent runs' one"
+        return out
     out["ci95"] = [paired.lo, paired.hi]
-    out["independent_ci95"] = [paired.mean - indep, paired.mean + indep]
     hw = paired.half_width or 0.0
-    out["gain"] = indep / hw if hw > 0 else None  # identical in every replication: no interval to compare
+    out["gain"] = indep / hw if hw > 0 and indep is not None else None  # identical in every replication: nothing to compare
     return out
 
 
@@ -76,6 +96,54 @@ def _per_replication(res) -> dict[str, np.ndarray | None]:
     if res.info.cost_model is not None:
         out["tco_per_year"] = np.array([c["tco_per_year"] for c in res.replication_costs])
     return out
+
+
+def _paired_ci(d: np.ndarray) -> Estimate:
+    if len(d) and ((d >= 0).all() or (d <= 0).all()):
+        sign = 1.0 if (d >= 0).all() else -1.0
+        est = positive_mean_ci(sign * d, min_samples=2, what="replications")
+        return est if sign > 0 else est.map(lambda x: -x, decreasing=True)
+    return mean_ci(d)
+
+
+def system_signature(model) -> str:
+    """Everything the system's figures can depend on: the entry services and all they call
+    (their specs), the zones, regions and providers they run in, the common-cause groups
+    and repair crews, the traffic and the network. Two variants with the same signature
+    have the same system figures in every replication (common random numbers)."""
+    seen: list[str] = []
+    todo = list(model.entry_services())
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.append(name)
+        todo += [c.service for c in model.services[name].calls]
+    zones = model.zones()
+    used = sorted({z for n in seen for z in model.services[n].replicas})
+    places = []
+    for z in used:
+        p, r = zones[z]
+        region = model.providers[p].regions[r]
+        places.append((z, repr(region.zones[z].failure), r, repr(region.failure), p, repr(model.providers[p].failure)))
+    return repr((sorted((n, repr(model.services[n])) for n in seen), places,
+                 repr([g for g in model.common_cause if set(g.members) & set(seen)]), model.repair_crews,
+                 repr(model.traffic), repr(model.network), model.horizon_s, model.warmup_s))
+
+
+def _estimate(res, key: str) -> Estimate | None:
+    """A variant's own estimate of a paired figure (with its calibrated interval)."""
+    if key == "availability":
+        return res.scope(SYSTEM).availability
+    if key == "downtime_min_per_year":
+        return res.scope(SYSTEM).minutes_per_year
+    if key == "request_availability":
+        return res.requests["system"]["availability"] if res.requests else None
+    block = (res.cost or {}).get("tco_per_year")
+    if block is None:
+        return None
+    lo, hi = block["ci95"] if block["ci95"] is not None else (None, None)
+    return Estimate(block["mean"], lo, hi, len(res.records))
 
 
 class SweepResults:
@@ -172,9 +240,11 @@ class SweepResults:
                 continue
             f = self._figures[k]
             row: dict[str, Any] = {"variant": name, "baseline": self.names[base]}
+            same = system_signature(self.results[base].model) == system_signature(self.results[k].model)
             for key in PAIRED:
                 if fb[key] is not None and f[key] is not None:
-                    row[key] = paired_difference(fb[key], f[key])
+                    row[key] = paired_difference(fb[key], f[key], _estimate(self.results[base], key),
+                                                 _estimate(self.results[k], key), same)
             rb, rk = self.rows[base], self.rows[k]
             row["per_extra_nine"] = (
                 cost_per_nine(rb["tco_per_year"], rb["availability"], rk["tco_per_year"], rk["availability"])
