@@ -299,10 +299,10 @@ CASES = (
     Case("requests", traffic.__doc__, traffic, _traffic_figures(), horizon="5m", warmup="1m", backend="requests",
          ns=(5, 10, 20, 40), experiments=200),
     Case("flow", traffic.__doc__, traffic, _traffic_figures(), horizon="5m", warmup="1m", backend="flow",
-         ns=(5, 10, 20, 40), experiments=200, separate_runs=True),
+         ns=(5, 10, 20, 40), experiments=400, separate_runs=True),
     Case("flow-mm1k", mm1k.__doc__, mm1k, (
         Figure("request availability", "system", _requests("system"), 1 - th.mmck_blocking(1, 5, 0.9)),
-    ), horizon="1h", warmup="10m", backend="flow", ns=(5, 20), experiments=200, separate_runs=True),
+    ), horizon="1h", warmup="10m", backend="flow", ns=(5, 20), experiments=400, separate_runs=True),
     Case("sweep", pair_or_triple.__doc__, pair_or_triple, (
         Figure("paired difference", "availability", _paired("availability"), _U**2 - _U**3),
         Figure("paired difference", "downtime min/yr", _paired("downtime_min_per_year"),
@@ -316,7 +316,7 @@ CASES = (
     ), kind="chaos", ns=(5, 10, 20, 80), experiments=100),
     Case("flow-mm1k-deadline", mm1k_deadline.__doc__, mm1k_deadline, (
         Figure("request availability", "system", _requests("system"), th.mm1k_within(5, 0.9, 1.0, 3.0)),
-    ), horizon="1h", warmup="10m", backend="flow", ns=(5, 20), experiments=200, separate_runs=True),
+    ), horizon="1h", warmup="10m", backend="flow", ns=(5, 20), experiments=400, separate_runs=True),
 )
 
 
@@ -349,12 +349,8 @@ def experiments(key: str, n: int) -> tuple[simulator.Results, ...]:
     """The case's experiments of ``n`` replications each."""
     case = next(c for c in CASES if c.key == key)
     model = case.build()
-    if case.separate_runs:
-        return tuple(
-            simulator.run(model, replications=n, seed=case.seed + 1000 * j, horizon=case.horizon,
-                          warmup=case.warmup, backend=case.backend, executor="serial")
-            for j in range(case.experiments)
-        )
+    if case.separate_runs:  # the first n replications of each experiment's run are a run of n
+        return tuple(_subset(r, r.records[:n]) for r in _separate_runs(key))
     big = _big_run(key)
     if case.kind == "sweep":
         return tuple(
@@ -367,6 +363,17 @@ def experiments(key: str, n: int) -> tuple[simulator.Results, ...]:
                                   model_hash=big.model_hash) for j in range(case.experiments))
     recs = big.records
     return tuple(_subset(big, recs[j * n : (j + 1) * n]) for j in range(case.experiments))
+
+
+@functools.lru_cache(maxsize=None)
+def _separate_runs(key: str) -> tuple[simulator.Results, ...]:
+    case = next(c for c in CASES if c.key == key)
+    model = case.build()
+    return tuple(
+        simulator.run(model, replications=max(case.ns), seed=case.seed + 1000 * j, horizon=case.horizon,
+                      warmup=case.warmup, backend=case.backend, executor="serial")
+        for j in range(case.experiments)
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -408,6 +415,50 @@ def measure(case: Case) -> list[Row]:
     return rows
 
 
+@functools.lru_cache(maxsize=None)
+def measured(key: str) -> tuple[Row, ...]:
+    """:func:`measure` of the case ``key``, once per session."""
+    return tuple(measure(next(c for c in CASES if c.key == key)))
+
+
+@dataclass(frozen=True)
+class Target:
+    """An SLO target judged on a case's experiments: which verdict would be wrong."""
+
+    case: str
+    slo: dict  # RunInfo.slo: scope -> targets
+    key: str  # the row of Results.slo
+    wrong: str  # the verdict that contradicts the truth
+    label: str
+
+
+U_PAIR = 1 - PAIR_T["availability"]
+P95_PAIR = PAIR_T["p95_s"]
+TARGETS = (
+    Target("pair", {"system": {"availability": 1 - 3 * U_PAIR}}, "availability", "missed", "availability, clearly met"),
+    Target("pair", {"system": {"availability": 1 - U_PAIR / 3}}, "availability", "met", "availability, clearly missed"),
+    Target("pair", {"system": {"availability": 1 - 1.1 * U_PAIR}}, "availability", "missed", "availability, just met"),
+    Target("pair", {"system": {"availability": 1 - 0.9 * U_PAIR}}, "availability", "met", "availability, just missed"),
+    Target("pair", {"system": {"rto_s": 5 * 3600.0}}, "rto", "met", "rto 5 h (p95 5.99 h: missed)"),
+    Target("pair", {"system": {"rto_s": 12 * 3600.0}}, "rto", "missed", "rto 12 h (met)"),
+    Target("pair", {"system": {"rto_s": 1.05 * P95_PAIR}}, "rto", "missed", "rto just met"),
+    Target("pair", {"system": {"rto_s": 0.95 * P95_PAIR}}, "rto", "met", "rto just missed"),
+    Target("requests", {"f": {"request_availability": 0.80}}, "f.request_availability", "missed", "request availability, met"),
+    Target("requests", {"f": {"request_availability": 0.90}}, "f.request_availability", "met", "request availability, missed"),
+    Target("requests", {"q": {"latency": {"p99": 1.5}}}, "q.latency.p99", "missed", "p99 1.5 s (met)"),
+    Target("requests", {"q": {"latency": {"p99": 0.6}}}, "q.latency.p99", "met", "p99 0.6 s (missed)"),
+)
+
+
+def verdicts(target: Target, n: int) -> dict[str, int]:
+    """How often each verdict was given on the case's experiments of ``n`` replications."""
+    counts = {"met": 0, "missed": 0, "inconclusive": 0}
+    for res in experiments(target.case, n):
+        judged = simulator.Results(replace(res.info, slo=target.slo), res.records, model=res.model)
+        counts[judged.slo[target.key]["verdict"]] += 1
+    return counts
+
+
 def table(rows: list[Row]) -> str:
     """The README table: one line per case and figure, coverage at each n."""
     by: dict[tuple[str, str, str], dict[int, Row]] = {}
@@ -426,7 +477,7 @@ def table(rows: list[Row]) -> str:
 
 
 def main() -> None:
-    rows = [row for case in CASES for row in measure(case)]
+    rows = [row for case in CASES for row in measured(case.key)]
     print(table(rows))
     worst = min(rows, key=lambda r: r.coverage)
     print(f"\nlowest: {worst}", file=sys.stderr)

@@ -19,7 +19,7 @@ import numpy as np
 from simulator.metrics.histogram import BUCKETS, FrozenHistogram
 from simulator.metrics.outcomes import OUTCOMES
 from simulator.metrics.quantiles import histogram_quantile_ci
-from simulator.metrics.stats import Estimate, positive_ratio_ci, t_quantile
+from simulator.metrics.stats import Estimate, hall_interval, positive_ratio_ci
 
 __all__ = ["PERCENTILES", "combine", "latency_estimates", "latency_summary", "request_summary", "service_load"]
 
@@ -59,27 +59,32 @@ def _dense(hists: list[FrozenHistogram]) -> np.ndarray:
     return out
 
 
-def _widen(est: Estimate, se_v: float, df_v: float) -> Estimate:
-    """``est`` with each side widened, in quadrature, by the virtual requests' error."""
-    if se_v <= 0 or est.mean is None:
+def _widen(est: Estimate, per_set: np.ndarray | None) -> Estimate:
+    """``est`` with each side widened, in quadrature, by the virtual requests' error: Hall's
+    interval of the mean of ``per_set`` (the figure computed from each set of virtual
+    requests alone; skewed when a set's requests are, so its sides differ)."""
+    if per_set is None or len(per_set) < 2 or est.mean is None:
         return est
-    half = t_quantile(df_v) * se_v
-    lo = None if est.lo is None else est.mean - math.hypot(est.mean - est.lo, half)
-    hi = None if est.hi is None else est.mean + math.hypot(est.hi - est.mean, half)
-    if est.lo is None and est.n < 2:  # one replication: the virtual error is all there is
-        lo, hi = est.mean - half, est.mean + half
+    got = hall_interval(np.asarray(per_set, dtype=float))
+    center = float(np.mean(per_set))
+    down, up = max(center - got[0], 0.0), max(got[1] - center, 0.0)
+    if down == 0.0 and up == 0.0:
+        return est
+    if est.lo is None and est.hi is None and est.n < 2:  # one replication: the virtual error is all there is
+        return Estimate(est.mean, est.mean - down, est.mean + up, est.n)
+    lo = None if est.lo is None else est.mean - math.hypot(est.mean - est.lo, down)
+    hi = None if est.hi is None else est.mean + math.hypot(est.hi - est.mean, up)
     return Estimate(est.mean, lo, hi, est.n, est.note if lo is None or hi is None else None)
 
 
-def _virtual_se(num: np.ndarray | None, den: np.ndarray | float) -> tuple[float, float]:
-    """Standard error and degrees of freedom of a ratio from its virtual request sets:
-    ``num`` holds each set's numerator (pooled over replications, each set scaled to the
-    whole rate), ``den`` the denominator (one for all, or one per set)."""
-    if num is None or len(num) < 2:
-        return 0.0, 0.0
+def _per_set_share(num: np.ndarray | None, den: np.ndarray | float) -> np.ndarray | None:
+    """A ratio computed from each set of virtual requests alone: ``num`` holds each set's
+    numerator (pooled over replications, each set scaled to the whole rate), ``den`` the
+    denominator (one for all, or one per set)."""
+    if num is None:
+        return None
     den = np.broadcast_to(np.asarray(den, dtype=float), num.shape)
-    shares = num / np.where(den > 0, den, 1.0)
-    return float(shares.std(ddof=1)) / math.sqrt(len(shares)), float(len(shares) - 1)
+    return num / np.where(den > 0, den, 1.0)
 
 
 def latency_estimates(per_rep: list[dict], key: str, samples: bool) -> dict[str, Estimate] | None:
@@ -100,9 +105,7 @@ def latency_estimates(per_rep: list[dict], key: str, samples: bool) -> dict[str,
     mean = positive_ratio_ci(totals, counts)
     if virtual is not None:
         split = sum(splits[1:], splits[0])
-        means = split.latency_mean(key, float(counts.sum()))
-        se_v, df_v = float(means.std(ddof=1)) / math.sqrt(len(means)), float(len(means) - 1)
-        mean = _widen(mean, se_v, df_v)
+        mean = _widen(mean, split.latency_mean(key, float(counts.sum())))
     out["mean"] = mean.clip(0.0)
     return out
 
@@ -139,8 +142,7 @@ def request_summary(per_rep: list[dict], seed: int = 0) -> dict:
     samples = splits[0] is None
     avail = positive_ratio_ci(finished - ok, finished).map(lambda u: 1.0 - u, decreasing=True)
     if not samples:
-        se_v, df_v = _virtual_se(sum(v.success for v in splits), total_finished)
-        avail = _widen(avail, se_v, df_v)
+        avail = _widen(avail, _per_set_share(sum(v.success for v in splits), total_finished))
     outcomes = {
         k: (sum(p["outcomes"][k] for p in per_rep) / total_finished if total_finished else None) for k in OUTCOMES
     }

@@ -838,21 +838,29 @@ def _unit_scope(branches: list, r: CallResult) -> tuple:
     a scope's block its counts go, and the counts), the same per set of virtual requests
     (successes; coarse histograms), and the share of calls the breaker rejected.
     ``branches``: (weight, outcome, latency) of a mixture (a single drawn one for most)."""
-    hist = np.zeros(2 * BUCKETS)
-    outcomes = np.zeros(N_OUT)
-    set_ok = np.zeros(3 * SETS)  # per set: successes, latency sums of the successful ones, of all
-    coarse_counts = np.zeros(2 * SETS * COARSE_BUCKETS)
-    for w, out, lat in branches:
-        k = np.minimum(((np.log(np.maximum(lat, LO)) - _LOG_LO) * _INV_LOG_R).astype(np.intp) + 1, BUCKETS - 1)
-        k[lat <= LO] = 0  # the histogram's first bucket
-        failed = out != SUCCESS
-        coarse = (failed * SETS + SET_OF) * COARSE_BUCKETS + k // COARSE
-        hist += w * np.bincount(k + BUCKETS * failed, minlength=2 * BUCKETS)
-        outcomes += w * np.bincount(out, minlength=N_OUT)
-        set_ok[:SETS] += w * np.bincount(SET_OF[~failed], minlength=SETS)
-        set_ok[SETS : 2 * SETS] += w * np.bincount(SET_OF[~failed], weights=lat[~failed], minlength=SETS)
-        set_ok[2 * SETS :] += w * np.bincount(SET_OF, weights=lat, minlength=SETS)
-        coarse_counts += w * np.bincount(coarse, minlength=2 * SETS * COARSE_BUCKETS)
+    if len(branches) == 1:
+        w, out, lat = branches[0]
+        weights = None if w == 1.0 else np.full(M, w)
+    else:  # one pass over every branch's virtual requests, each weighted by its branch
+        w = None
+        weights = np.repeat([b[0] for b in branches], M)
+        out = np.concatenate([b[1] for b in branches])
+        lat = np.concatenate([b[2] for b in branches])
+    sets = SET_OF if len(branches) == 1 else np.tile(SET_OF, len(branches))
+    k = np.minimum(((np.log(np.maximum(lat, LO)) - _LOG_LO) * _INV_LOG_R).astype(np.intp) + 1, BUCKETS - 1)
+    k[lat <= LO] = 0  # the histogram's first bucket
+    failed = out != SUCCESS
+    ok = ~failed
+    hist = np.bincount(k + BUCKETS * failed, weights=weights, minlength=2 * BUCKETS).astype(float)
+    outcomes = np.bincount(out, weights=weights, minlength=N_OUT).astype(float)
+    w_ok = None if weights is None else weights[ok]
+    set_ok = np.concatenate((
+        np.bincount(sets[ok], weights=w_ok, minlength=SETS),  # per set: successes,
+        np.bincount(sets[ok], weights=lat[ok] if w_ok is None else lat[ok] * w_ok, minlength=SETS),  # their latencies,
+        np.bincount(sets, weights=lat if weights is None else lat * weights, minlength=SETS),  # and all latencies
+    )).astype(float)
+    coarse = (failed * SETS + sets) * COARSE_BUCKETS + k // COARSE
+    coarse_counts = np.bincount(coarse, weights=weights, minlength=2 * SETS * COARSE_BUCKETS).astype(float)
     nz = np.flatnonzero(hist)
     where = np.flatnonzero(coarse_counts)
     return (np.concatenate((outcomes, r.attempt_out)), (nz + SCALARS, hist[nz], {}),
