@@ -299,10 +299,10 @@ CASES = (
     Case("requests", traffic.__doc__, traffic, _traffic_figures(), horizon="5m", warmup="1m", backend="requests",
          ns=(5, 10, 20, 40), experiments=200),
     Case("flow", traffic.__doc__, traffic, _traffic_figures(), horizon="5m", warmup="1m", backend="flow",
-         ns=(5, 10, 20, 40), experiments=400, separate_runs=True),
+         ns=(5, 10, 20, 40), experiments=1600, separate_runs=True),
     Case("flow-mm1k", mm1k.__doc__, mm1k, (
         Figure("request availability", "system", _requests("system"), 1 - th.mmck_blocking(1, 5, 0.9)),
-    ), horizon="1h", warmup="10m", backend="flow", ns=(5, 20), experiments=400, separate_runs=True),
+    ), horizon="1h", warmup="10m", backend="flow", ns=(5, 20), experiments=800, separate_runs=True),
     Case("sweep", pair_or_triple.__doc__, pair_or_triple, (
         Figure("paired difference", "availability", _paired("availability"), _U**2 - _U**3),
         Figure("paired difference", "downtime min/yr", _paired("downtime_min_per_year"),
@@ -316,7 +316,7 @@ CASES = (
     ), kind="chaos", ns=(5, 10, 20, 80), experiments=100),
     Case("flow-mm1k-deadline", mm1k_deadline.__doc__, mm1k_deadline, (
         Figure("request availability", "system", _requests("system"), th.mm1k_within(5, 0.9, 1.0, 3.0)),
-    ), horizon="1h", warmup="10m", backend="flow", ns=(5, 20), experiments=400, separate_runs=True),
+    ), horizon="1h", warmup="10m", backend="flow", ns=(5, 20), experiments=800, separate_runs=True),
 )
 
 
