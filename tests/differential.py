@@ -56,28 +56,47 @@ def generate(k: int) -> dict:
     n_services = rng.choice((2, 3))
     names = [f"s{i}" for i in range(n_services)]
     shape = "chain" if n_services == 2 else rng.choice(("chain", "fan", "shortcut"))
-    edges = [(0, 1)] if n_services == 2 else \
-        {"chain": [(0, 1), (1, 2)], "fan": [(0, 1), (0, 2)], "shortcut": [(0, 1), (1, 2), (0, 2)]}[shape]
+    edges = (
+        [(0, 1)]
+        if n_services == 2
+        else {"chain": [(0, 1), (1, 2)], "fan": [(0, 1), (0, 2)], "shortcut": [(0, 1), (1, 2), (0, 2)]}[shape]
+    )
     rate = rng.choice((20.0, 40.0, 80.0))
     visits = [1.0] + [0.0] * (n_services - 1)
     for a, b in edges:
         visits[b] += visits[a]
     services: dict[str, dict] = {}
-    for i, name in enumerate(names):
+    scale: dict[str, float] = {}  # a service's mean latency, roughly: its own time and its calls'
+    for i in reversed(range(n_services)):  # callees first: a caller's workers wait for its calls
+        name = names[i]
         spread = rng.sample(all_zones, rng.randint(1, len(all_zones))) if i else all_zones
         replicas = {z: rng.randint(1, 4) for z in spread}
         if sum(replicas.values()) < 2:
             replicas[spread[0]] = 2
-        workers = rng.choice((2, 4, 8, 16))
         rho = rng.uniform(0.10, 0.85)
-        mean_s = rho * sum(replicas.values()) * workers / (rate * visits[i])
+        downstream = sum(scale[names[b]] for a, b in edges if a == i)
+        mean_s = math.exp(rng.uniform(math.log(0.005), math.log(0.2)))  # 5-200 ms of its own
+        # workers (2-16, more replicas when that is not enough) for utilization rho: a
+        # caller's workers also wait for its calls
+        busy = rate * visits[i] * (mean_s + downstream) / rho
+        workers = next((w for w in (2, 4, 8, 16) if w * sum(replicas.values()) >= busy), 16)
+        while workers * sum(replicas.values()) < busy:
+            replicas[rng.choice(sorted(replicas))] += 1
+        mean_s = rho * workers * sum(replicas.values()) / (rate * visits[i]) - downstream
         lb: dict = {"policy": rng.choice(POLICIES)}
-        lb["health_check"] = {"interval": f"{rng.choice((2, 5, 10))}s", "unhealthy_after": rng.choice((2, 3))} \
-            if rng.random() < 0.6 else None
+        lb["health_check"] = (
+            {"interval": f"{rng.choice((2, 5, 10))}s", "unhealthy_after": rng.choice((2, 3))}
+            if rng.random() < 0.6
+            else None
+        )
         if rng.random() < 0.3:
             lb["locality"] = rng.choice(("zone", "region"))
-        svc: dict = {"replicas": replicas, "workers": workers, "service_time": _service_time(rng, mean_s),
-                     "load_balancer": lb}
+        svc: dict = {
+            "replicas": replicas,
+            "workers": workers,
+            "service_time": _service_time(rng, mean_s),
+            "load_balancer": lb,
+        }
         if rng.random() < 0.3:
             svc["queue_limit"] = rng.choice((0, 4, 16, 64))
         if rng.random() < 0.3:
@@ -87,20 +106,29 @@ def generate(k: int) -> dict:
         elif failures == "frequent":
             svc["failure"] = {"mtbf": f"{rng.choice((10, 20, 40))}m", "mttr": f"{rng.choice((30, 60, 120))}s"}
         services[name] = svc
+        scale[name] = mean_s + downstream
+    services = {name: services[name] for name in names}
     for j, (a, b) in enumerate(edges):
         call: dict = {"service": names[b]}
-        if rng.random() < 0.5:
-            call["timeout"] = f"{rng.choice((50, 200, 1000))}ms"
+        if rng.random() < 0.5:  # timeouts and deadlines a few times the latency they bound
+            call["timeout"] = f"{rng.choice((3, 6, 20)) * scale[names[b]] + 0.005:.4g}s"
         if rng.random() < 0.5:
             call["retries"] = rng.choice((1, 2))
             if rng.random() < 0.5:
-                call["backoff"] = {"base": f"{rng.choice((10, 50))}ms", "cap": "1s",
-                                   "jitter": rng.choice(("none", "full", "equal"))}
+                call["backoff"] = {
+                    "base": f"{rng.choice((10, 50))}ms",
+                    "cap": "1s",
+                    "jitter": rng.choice(("none", "full", "equal")),
+                }
             if rng.random() < 0.3:
                 call["retry_budget"] = {"ratio": "20%"}
         if rng.random() < 0.25:
-            call["circuit_breaker"] = {"failure_rate": "50%", "minimum_calls": 20, "window": 100,
-                                       "open_duration": f"{rng.choice((5, 30))}s"}
+            call["circuit_breaker"] = {
+                "failure_rate": "50%",
+                "minimum_calls": 20,
+                "window": 100,
+                "open_duration": f"{rng.choice((5, 30))}s",
+            }
         if j and rng.random() < 0.4:
             call["optional"] = True
         if shape == "fan" and rng.random() < 0.5:
@@ -108,16 +136,26 @@ def generate(k: int) -> dict:
         services[names[a]].setdefault("calls", []).append(call)
     entry: dict = {"entry": names[0], "rate": f"{rate:g}/s"}
     if rng.random() < 0.3:
-        entry["deadline"] = f"{rng.choice((100, 500, 2000))}ms"
+        entry["deadline"] = f"{rng.choice((4, 10, 30)) * scale[names[0]] + 0.01:.4g}s"
     if rng.random() < 0.3:
-        entry["spikes"] = [{"at": "90s", "duration": "40s", "multiplier": rng.choice((1.5, 2.0)), "ramp": "5s"}]
+        entry["spikes"] = [
+            {"at": "90s", "duration": "40s", "multiplier": rng.choice((1.5, 2.0)), "ramp": "5s"}
+        ]
     if regions == 2 and rng.random() < 0.5:
         entry["from"] = {"r0": "70%", "r1": "30%"}
     providers = {"p": {"regions": {r: {"zones": {z: {} for z in zs}} for r, zs in zones.items()}}}
     if failures == "frequent" and rng.random() < 0.5:
         providers["p"]["regions"]["r0"]["zones"][zones["r0"][0]] = {"failure": {"mtbf": "2h", "mttr": "2m"}}
-    return {"name": f"generated-{k}", "seed": k, "horizon": HORIZON, "warmup": WARMUP,
-            "replications": REPLICATIONS, "providers": providers, "services": services, "traffic": [entry]}
+    return {
+        "name": f"generated-{k}",
+        "seed": k,
+        "horizon": HORIZON,
+        "warmup": WARMUP,
+        "replications": REPLICATIONS,
+        "providers": providers,
+        "services": services,
+        "traffic": [entry],
+    }
 
 
 @dataclass(frozen=True)
@@ -174,6 +212,64 @@ def compare(req: simulator.Results, flow: simulator.Results) -> list[Disagreemen
     return out
 
 
+#: Generated topologies flow still disagrees on (tests/test_differential.py keeps it current).
+KNOWN: dict[int, str] = {  # topology -> the figures that differ (last measured)
+    1: "latency p50, attempts/call s0->s2, attempts/call s1->s2, utilization s1, utilization s2",
+    2: "request availability, share shed, share dependency_failure",
+    7: "request availability, share error, latency p99",
+    11: "request availability, share timeout",
+    13: "request availability, share timeout, share dependency_failure, attempts/call s0->s1, attempts/call s1->s2, utilization s0, utilization s1, utilization s2",
+    14: "request availability, share dependency_failure, attempts/call s0->s1, attempts/call s0->s2, utilization s1",
+    16: "latency p50",
+    21: "share connection_error, share dependency_failure, share error",
+    28: "share dependency_failure, attempts/call s0->s1, utilization s1",
+    29: "share dependency_failure",
+    31: "latency p50, utilization s0",
+    32: "share dependency_failure, share error, latency p99, attempts/call s0->s1, utilization s0",
+    36: "request availability, share timeout, share error, latency p99, attempts/call s1->s2, utilization s0, utilization s2",
+    37: "request availability, share dependency_failure, attempts/call s0->s1, utilization s0",
+    40: "request availability, share dependency_failure, latency p50, latency p99, utilization s0",
+    41: "latency p50",
+    45: "share dependency_failure",
+    50: "latency p99",
+    51: "share timeout",
+    54: "share dependency_failure",
+    58: "share dependency_failure",
+    59: "share error",
+    60: "share dependency_failure",
+    62: "share dependency_failure, share error",
+    63: "request availability, latency p50",
+    71: "attempts/call s0->s1",
+    73: "share dependency_failure",
+    74: "latency p50",
+    75: "share timeout, share dependency_failure, share error, attempts/call s0->s1, utilization s0, utilization s1",
+    76: "share dependency_failure",
+    80: "request availability, share dependency_failure",
+    85: "latency p99",
+    88: "share dependency_failure",
+    92: "share dependency_failure, utilization s1",
+    97: "latency p50",
+    99: "request availability, share dependency_failure, latency p50",
+    101: "latency p50, attempts/call s0->s1, utilization s0",
+    104: "request availability, share dependency_failure, utilization s0",
+    109: "request availability, share dependency_failure, attempts/call s0->s1, utilization s0, utilization s1, utilization s2",
+    111: "share timeout",
+    112: "request availability, share timeout, latency p50, latency p99, utilization s0",
+    113: "request availability, share dependency_failure, utilization s0",
+    115: "request availability, share dependency_failure, attempts/call s0->s1",
+    120: "share timeout",
+    122: "share shed, share connection_error",
+    125: "request availability, share shed",
+    128: "share dependency_failure",
+    129: "share connection_error, share dependency_failure",
+    130: "request availability, share dependency_failure, latency p50, attempts/call s0->s1, utilization s0",
+    131: "share timeout",
+    132: "share connection_error, latency p50, utilization s2",
+    134: "share connection_error, share dependency_failure, attempts/call s0->s1, utilization s1",
+    139: "request availability, share shed, latency p50, latency p99, utilization s0, utilization s1, utilization s2",
+}
+
+
 @dataclass(frozen=True)
 class Outcome:
     k: int
@@ -192,7 +288,9 @@ def check(k: int) -> Outcome:
     reasons = unrepresented(model)
     if reasons:
         return Outcome(k, reasons, ())
-    runs = {b: simulator.run(model, backend=b, executor="serial", max_requests=None) for b in ("requests", "flow")}
+    runs = {
+        b: simulator.run(model, backend=b, executor="serial", max_requests=None) for b in ("requests", "flow")
+    }
     return Outcome(k, (), tuple(compare(runs["requests"], runs["flow"])))
 
 
@@ -204,7 +302,11 @@ def main(argv: list[str]) -> None:
         got = check(k)
         agreed += got.agrees
         excluded += bool(got.reasons)
-        status = "agree" if got.agrees else ("flow does not represent: " + "; ".join(got.reasons) if got.reasons else "DISAGREE")
+        status = (
+            "agree"
+            if got.agrees
+            else ("flow does not represent: " + "; ".join(got.reasons) if got.reasons else "DISAGREE")
+        )
         print(f"{k}: {status}", flush=True)
         for d in got.disagreements:
             print(f"    {d}", flush=True)
