@@ -409,7 +409,7 @@ def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> C
             result = CallResult(o, t, _ONE_ATTEMPT, np.bincount(o, minlength=N_OUT).astype(float), 0.0, _mean_attempts=1.0)
             _breaker(fm, edge, result, memo)
             return result
-        branches = _branches(fm, edge, route, q, hold, jout, ct)
+        branches = _branches(fm, edge, route, q, job, ct)
         counts = sum(w * np.bincount(bo, minlength=N_OUT) for w, bo, _ in branches)
         return CallResult(o, t, _ONE_ATTEMPT, counts, 0.0, _mean_attempts=1.0, branches=branches)
     out = np.full(M, -1, dtype=_OUT)
@@ -555,16 +555,21 @@ def _killed(fm: FlowModel, edge: EdgeModel, k: int, hazard: float, rtt, o, t):
     return o, t
 
 
-def _branches(fm: FlowModel, edge: EdgeModel, route, q: Queue, hold, jout, ct: float) -> list:
+def _branches(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, ct: float) -> list:
     """The outcomes of a one-attempt call as an exact mixture, for counting them: the
     attempt finds no route, a dead replica, a full queue, or is served (after a wait,
-    or none, when the queue's probability of waiting is known exactly), each with its
-    exact probability, instead of the share of virtual requests that drew it. The
+    or none, when the queue's probability of waiting is known exactly; with an
+    application error or without), each with its exact probability, instead of the share of virtual requests that drew it. The
     virtual requests still carry the served attempts' latencies and outcomes (and the
     drawn version of the call, for the callers' requests)."""
     noroute, p_dead, rtt = route
     perm = fm.pool.perm(f"{edge.name}/a0")
-    served_out, served_hold = jout[perm], hold[perm]
+    callee = fm.services[edge.callee]
+    e = callee.err_rate
+    if e:  # the job had no application error, or had one (right after its service time)
+        kinds = [(1.0 - e, job[6][perm], job[5][perm]), (e, _ERRORS, callee.service[perm])]
+    else:
+        kinds = [(1.0, job[1][perm], job[0][perm])]
     reach = 1.0 - noroute
     alive = reach * (1.0 - p_dead)
     served = alive * (1.0 - q.shed)
@@ -574,7 +579,7 @@ def _branches(fm: FlowModel, edge: EdgeModel, route, q: Queue, hold, jout, ct: f
         waits = [(1.0 - q.p_wait, 0.0), (q.p_wait, q.wait_if[fm.pool.perm(f"{edge.name}/w0")])]
     else:
         waits = [(1.0, q.wait[fm.pool.perm(f"{edge.name}/w0")])]
-    out = [(served * w, served_out, rtt + wait + served_hold) for w, wait in waits]
+    out = [(served * w * we, o, rtt + wait + h) for w, wait in waits for we, o, h in kinds]
     hazard = fm.services[edge.callee].hazard
     if hazard > 0.0:
         out = [(w, *_killed(fm, edge, 0, hazard, rtt, o, t)) for w, o, t in out]
@@ -594,9 +599,10 @@ def _branches(fm: FlowModel, edge: EdgeModel, route, q: Queue, hold, jout, ct: f
 
 
 _CONNECTION_ERRORS = np.full(M, CONNECTION_ERROR, dtype=_OUT)
+_ERRORS = np.full(M, ERROR, dtype=_OUT)
 _SHEDS = np.full(M, SHED, dtype=_OUT)
 _ZERO = np.zeros(M)
-for _a in (_CONNECTION_ERRORS, _SHEDS, _ZERO):
+for _a in (_CONNECTION_ERRORS, _ERRORS, _SHEDS, _ZERO):
     _a.flags.writeable = False
 
 
@@ -619,19 +625,17 @@ def _breaker(fm: FlowModel, edge: EdgeModel, r: CallResult, memo: dict) -> None:
 
 
 def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult], call_keys: list):
-    """Holding time and outcome of each virtual request served by ``s``, and the share
-    of them that reach each call group (a failed required call stops the request).
+    """Holding time and outcome of each virtual request served by ``s``, the share of
+    them that reach each call group (a failed required call stops the request), the
+    holding time's mean and variance, and the same holding times and outcomes had no
+    request failed with an application error (for the exact mixture of a one-attempt
+    call: an application error is decided when the service time ends, before any call).
 
     Built group by group; what the first groups give is kept by their calls' keys, so
     a change in a later call (a busier queue downstream) starts from there."""
     memo = fm.memo
     ends = s.group_ends
-    start, hold, out, reach = 0, s.service, memo.get(("job out", s.index)), []
-    if out is None:
-        out = np.full(M, SUCCESS, dtype=_OUT)
-        if s.err_rate:
-            out[fm.pool.b(f"err/{s.name}") < s.err_rate] = ERROR
-        memo[("job out", s.index)] = out
+    start, hold, out, reach = 0, s.service, _SUCCESSES, []
     for g in range(len(s.groups) - 1, 0, -1):
         got = memo.get(("job part", s.index, tuple(call_keys[: ends[g - 1]])))
         if got is not None:
@@ -653,9 +657,29 @@ def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult], call_keys
             memo[("job part", s.index, tuple(call_keys[: ends[g]]))] = (hold, out, reach)
     # the moments the queue uses: the service time's exact ones plus the calls' (drawn,
     # independent of it), so a queue without calls has exact parameters
-    calls = hold - s.service
-    mean = s.service_mean + float(calls.mean())
-    return hold, out, reach, mean, s.service_var + float(calls.var())
+    e = s.err_rate
+    calls_t = hold - s.service
+    mean = s.service_mean + (1.0 - e) * float(calls_t.mean())
+    var = s.service_var + (1.0 - e) * float(calls_t.var())
+    if not e:
+        return hold, out, reach, mean, var, hold, out
+    failed = _errors(fm, s)
+    drawn_out = np.where(failed, ERROR, out).astype(_OUT, copy=False)
+    drawn_hold = np.where(failed, s.service, hold)
+    return drawn_hold, drawn_out, [r * (1.0 - e) for r in reach], mean, var, hold, out
+
+
+_SUCCESSES = np.full(M, SUCCESS, dtype=_OUT)
+_SUCCESSES.flags.writeable = False
+
+
+def _errors(fm: FlowModel, s: ServiceModel) -> np.ndarray:
+    """Which virtual requests ``s`` fails with an application error (drawn once)."""
+    key = ("job errors", s.index)
+    got = fm.memo.get(key)
+    if got is None:
+        got = fm.memo[key] = fm.pool.b(f"err/{s.name}") < s.err_rate
+    return got
 
 
 def _job_view(fm: FlowModel, e: EdgeModel, r: CallResult) -> tuple[np.ndarray, np.ndarray]:
