@@ -12,6 +12,7 @@ from typing import Any
 from simulator._version import __version__
 from simulator.analysis.cost import cost_model
 from simulator.analysis.executors import EXECUTORS, Progress, check_executor, run_jobs
+from simulator.backends.flow.support import unrepresented
 from simulator.backends.requests.traffic import RateFunction
 from simulator.engine import fast
 from simulator.engine.plan import SYSTEM, Plan, compile_plan, unfailing_scopes
@@ -81,9 +82,16 @@ def estimate_requests(plan: Plan, replications: int) -> float:
     return total * replications
 
 
-def backend_notes(model: Topology, backend: str) -> tuple[str, ...]:
-    """Where ``backend`` approximates recovery mechanics ``model`` asks for."""
+def backend_notes(model: Topology, backend: str, horizon_s: float = 0.0) -> tuple[str, ...]:
+    """Where ``backend`` approximates recovery mechanics ``model`` asks for, and why a
+    long traffic run simulates every request rather than flows."""
     notes = []
+    if model.traffic and (backend == "flow" or (backend == "requests" and horizon_s > FLOW_ABOVE_S)):
+        reasons = unrepresented(model)
+        if reasons and backend == "flow":
+            notes.extend(f"flow approximates: {r}" for r in reasons)
+        elif reasons:
+            notes.extend(f"every request simulated (auto does not pick flow beyond a day here): {r}" for r in reasons)
     scaled = [s for s, spec in model.services.items() if spec.autoscaling is not None]
     stores = [s for s, spec in model.services.items() if spec.datastore is not None]
     dns = [t.label for t in model.traffic if t.dns is not None]
@@ -103,7 +111,7 @@ def choose_backend(plan: Plan, backend: str) -> str:
         raise ModelError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}", ("backend",))
     if backend == "auto":
         if plan.has_traffic:
-            return "flow" if plan.horizon_s > FLOW_ABOVE_S else "requests"
+            return "flow" if plan.horizon_s > FLOW_ABOVE_S and not unrepresented(plan.topology) else "requests"
         return "fast" if fast.applies(plan) else "engine"
     if backend == "flow" and not plan.has_traffic:
         raise ModelError("the flow backend needs traffic; without it use fast or engine", ("backend",))
@@ -215,9 +223,12 @@ def prepare(
     if chosen == "requests" and max_requests is not None:
         size = estimate_requests(plan, n)
         if size > max_requests:
+            why = ""
+            if backend == "auto" and plan.horizon_s > FLOW_ABOVE_S:
+                why = f" (auto keeps every request: {unrepresented(model)[0]}; --backend flow runs it approximately)"
             raise RunTooLarge(
                 f"{model.source or model.name}: this run would simulate about {size:.3g} requests "
-                f"(limit {max_requests:.3g}); shorten --horizon, lower --replications, "
+                f"(limit {max_requests:.3g}){why}; shorten --horizon, lower --replications, "
                 "or pass --max-requests to allow it"
             )
     return plan, chosen, seed, n
@@ -238,7 +249,7 @@ def make_results(
         backend=backend,
         entries=tuple(plan.services[i].name for i in plan.entries),
         slo=_slo_targets(model),
-        notes=backend_notes(model, backend),
+        notes=backend_notes(model, backend, plan.horizon_s),
         cost_model=cost_model(model),
         unfailing=(unfailing := unfailing_scopes(plan))[0],
         own_unfailing=unfailing[1],

@@ -17,6 +17,8 @@ agree (common random numbers), and renaming a model changes none.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +145,7 @@ class ServiceModel:
     policy: str = "round_robin"
     service_mean: float = 0.0  # the service time's exact mean and variance (the samples' are near them)
     service_var: float = 0.0
+    hazard: float = 0.0  # failures per second of an alive replica (its own, its zone's, ...): in-flight work is lost
     groups: list[list[EdgeModel]] = field(default_factory=list)
     group_ends: list[int] = field(default_factory=list)  # calls up to and including each group
 
@@ -156,6 +159,23 @@ class EntryModel:
     deadline: float | None
     shares: dict[str, float] | None
     order: dict[str, list[str]] | None  # client region -> entry regions, nearest first
+
+
+def replica_hazard(plan: Plan, replicas: np.ndarray) -> float:
+    """The mean, over ``replicas``, of the rate at which an alive replica stops: its own
+    failures and those of its zone, region and provider (each once per mean time to
+    failure, counted in the time it is up), and the common-cause shocks it is in."""
+    comps = plan.components
+    total = 0.0
+    for r in replicas:
+        i = int(r)
+        while i >= 0:
+            c = comps[i]
+            if c.fails and math.isfinite(c.ttf_scale) and c.ttf.mean > 0:
+                total += 1.0 / (c.ttf.mean * c.ttf_scale)
+            i = c.parent
+        total += sum(g.rate_per_s for g in plan.shocks if int(r) in g.members)
+    return total / len(replicas) if len(replicas) else 0.0
 
 
 class FlowModel:
@@ -181,6 +201,7 @@ class FlowModel:
                     spec.load_balancer.connect_timeout_s, samples, sorted(size),
                     {z: zones[z][1] for z in size}, size, spec.load_balancer.locality, spec.load_balancer.policy,
                     st.mean if st is not None else 0.0, st.variance if st is not None else 0.0,
+                    replica_hazard(plan, node.replicas),
                 )
             )
         index = {s.name: s.index for s in self.services}

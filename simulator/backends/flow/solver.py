@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
 from simulator.backends.flow.model import (
     N_OUT, SCALARS, SET_HISTS, SET_OF, SET_SIZE, SET_SUCCESS, SETS, EdgeModel, FlowModel, M, ServiceModel,
@@ -177,8 +177,16 @@ def _queue(fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, job: tuple,
         w = np.where(u1 < pw, wait_if, 0.0)
         return Queue(in_rot, alive, w, 0.0, busy, lam_alive * pw * float(wait_if.mean()), False, lam_alive, capacity,
                      pw, wait_if)
-    shed, unit = _mmck_waits(fm, s, c, round(lam_r * mean_h, 4))
-    w = unit * (mean_h / c)
+    # the balancer skips full replicas, so an attempt is shed only when every alive one
+    # is full: blocking is the pooled M/M/(A·c)/(A·(c+K))'s; waits are pooled too when
+    # the policy joins the shortest queue, else each replica's own M/M/c/K's
+    pooled = max(int(round(alive)), 1)
+    shed, unit = _mmck_waits(fm, s, pooled * c, pooled * s.limit, round(lam_alive * mean_h, 4))
+    if pooled > 1 and s.policy not in ("least_outstanding", "power_of_two"):
+        unit = _mmck_waits(fm, s, c, s.limit, round(lam_r * mean_h, 4))[1]
+        w = unit * (mean_h / c)
+    else:
+        w = unit * (mean_h / (pooled * c))
     busy = alive * lam_r * (1 - shed) * mean_h
     return Queue(in_rot, alive, w, shed, busy, lam_alive * (1 - shed) * float(w.mean()), False, lam_alive, capacity)
 
@@ -195,12 +203,13 @@ def _surely_below(c: int, a: float, p: float) -> bool:
     return 2.0 * c * math.exp(c * math.log(a) - a - math.lgamma(c + 1.0)) / (c - a) <= 0.5 * p
 
 
-def _mmck_waits(fm: FlowModel, s: ServiceModel, c: int, offered: float) -> tuple[float, np.ndarray]:
-    """Blocking probability and waits (in units of mean holding time / c) of M/M/c/K."""
-    key = ("mmck", s.index, offered)
+def _mmck_waits(fm: FlowModel, s: ServiceModel, c: int, room: int, offered: float) -> tuple[float, np.ndarray]:
+    """Blocking probability and waits (in units of mean holding time / c) of M/M/c/K
+    with ``room`` waiting places (K = c + room)."""
+    key = ("mmck", s.index, c, room, offered)
     hit = fm.memo.get(key)
     if hit is None:
-        p = mmck_probabilities(c, c + s.limit, offered)
+        p = mmck_probabilities(c, c + room, offered)
         admitted = p[:-1] / p[:-1].sum()
         n = np.minimum(np.searchsorted(np.cumsum(admitted), fm.pool.b(f"wait1/{s.name}"), side="right"), len(admitted) - 1)
         ahead = np.maximum(n - c + 1, 0)  # completions to wait for
@@ -387,7 +396,11 @@ def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> C
     """Every virtual call's attempts, retries and backoffs, then the breaker."""
     noroute, p_dead, rtt = route
     hold, jout = job[0], job[1]
-    ct = fm.services[edge.callee].connect_timeout
+    callee = fm.services[edge.callee]
+    ct = callee.connect_timeout
+    if p_dead > 0.0 and callee.policy in ("least_outstanding", "power_of_two"):
+        p_dead = load_aware_dead_share(p_dead, q, job[3] + float(q.wait.mean()), ct, callee.policy)
+        route = (noroute, p_dead, rtt)
     if edge.retries == 0:  # one attempt: its outcome and latency are the call's
         o, t = _attempt(fm, edge, 0, route, q, hold, jout, ct)
         if edge.budget is not None:
@@ -396,7 +409,7 @@ def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> C
             result = CallResult(o, t, _ONE_ATTEMPT, np.bincount(o, minlength=N_OUT).astype(float), 0.0, _mean_attempts=1.0)
             _breaker(fm, edge, result, memo)
             return result
-        branches = _branches(fm, edge, route, q, hold, jout, ct)
+        branches = _branches(fm, edge, route, q, job, ct)
         counts = sum(w * np.bincount(bo, minlength=N_OUT) for w, bo, _ in branches)
         return CallResult(o, t, _ONE_ATTEMPT, counts, 0.0, _mean_attempts=1.0, branches=branches)
     out = np.full(M, -1, dtype=_OUT)
@@ -444,19 +457,72 @@ def _call(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> C
     return result
 
 
+def load_aware_dead_share(p: float, q: Queue, hold: float, ct: float, policy: str) -> float:
+    """The share of attempts a balancer that counts outstanding requests sends to dead
+    replicas still in rotation (``p``: their even share). A dead replica holds each
+    attempt until the connect timeout ``ct``, an alive one for ``hold`` (its wait and
+    service). Each replica's outstanding count is taken as Poisson with mean its rate
+    times its holding time, independently; ``least_outstanding`` picks the least of all
+    (ties evenly), ``power_of_two`` the lesser of two (ties evenly); the dead replicas'
+    rate is the fixed point of the two."""
+    n_a, n_d = int(round(q.alive)), int(round(q.in_rotation - q.alive))
+    if n_a <= 0 or n_d <= 0 or q.arrival_alive <= 0.0:
+        return p
+    lam = q.arrival_alive * q.in_rotation / q.alive  # attempts/s into the service
+    share = p
+    for _ in range(40):
+        lam_d = lam * share / n_d
+        lam_a = lam * (1.0 - share) / n_a
+        got = _least_share(lam_d * ct, lam_a * hold, n_d, n_a, policy, p)
+        if abs(got - share) < 1e-7:
+            break
+        share = 0.5 * (share + got)
+    return share
+
+
+def _poisson_table(mean: float, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """P(N = m) and P(N >= m) for m = 0..top of a Poisson(mean)."""
+    m = np.arange(top + 2)
+    pmf = stats.poisson.pmf(m, mean)
+    return pmf[: top + 1], stats.poisson.sf(m - 1, mean)[: top + 2]
+
+
+def _least_share(mean_d: float, mean_a: float, n_d: int, n_a: int, policy: str, p: float) -> float:
+    top = int(max(mean_d, mean_a) + 10.0 * math.sqrt(max(mean_d, mean_a)) + 10)
+    pd, gd = _poisson_table(mean_d, top)
+    pa, ga = _poisson_table(mean_a, top)
+    if policy == "power_of_two":  # the dead one of a mixed pair wins with P(N_d < N_a) + P(=)/2
+        wins = float(np.sum(pd * (ga[1:] + 0.5 * pa)))
+        return p * p + 2.0 * p * (1.0 - p) * wins
+    # least_outstanding: a given dead replica with m outstanding is picked when every other
+    # holds at least m, among the T that hold exactly m evenly: E[1/(1+T)] = ∫ E[x^T] dx
+    x, w = np.polynomial.legendre.leggauss(12)
+    x, w = (x + 1.0) / 2.0, w / 2.0
+    others = (ga[1:, None] + pa[:, None] * x) ** n_a * (gd[1:, None] + pd[:, None] * x) ** (n_d - 1)
+    one = float(np.sum(pd * (others @ w)))
+    return min(n_d * one, 1.0)
+
+
 _ONE_ATTEMPT = np.ones(M, dtype=_ATTEMPTS)
 _ONE_ATTEMPT.flags.writeable = False
 
 
 def _attempt(fm: FlowModel, edge: EdgeModel, k: int, route, q: Queue, hold, jout, ct: float):
-    """Outcome and latency of every virtual call's attempt ``k`` (new arrays)."""
+    """Outcome and latency of every virtual call's attempt ``k`` (new arrays). A retry
+    draws its own round trip (and the zone it picks): the first attempt's, shuffled
+    within each set of virtual requests."""
     noroute, p_dead, rtt = route
+    if k:
+        rtt = rtt[fm.pool.perm(f"{edge.name}/rtt{k}")]
     perm = fm.pool.perm(f"{edge.name}/a{k}")
     o = jout[perm]  # a copy
     if q.wait is _NO_WAIT:
         t = rtt + hold[perm]
     else:
         t = rtt + q.wait[fm.pool.perm(f"{edge.name}/w{k}")] + hold[perm]
+    hazard = fm.services[edge.callee].hazard
+    if hazard > 0.0:
+        o, t = _killed(fm, edge, k, hazard, rtt, o, t)
     if noroute > 0.0 or p_dead > 0.0:
         u = fm.pool.b(f"{edge.name}/route{k}")
         lost = u < noroute
@@ -475,16 +541,35 @@ def _attempt(fm: FlowModel, edge: EdgeModel, k: int, route, q: Queue, hold, jout
     return o, t
 
 
-def _branches(fm: FlowModel, edge: EdgeModel, route, q: Queue, hold, jout, ct: float) -> list:
+def _killed(fm: FlowModel, edge: EdgeModel, k: int, hazard: float, rtt, o, t):
+    """``o``, ``t`` (an attempt's outcomes and latencies) with the attempts whose replica
+    stopped while holding them: lost with a connection error, each with probability
+    ``1 - exp(-hazard·held)`` (``held``: its wait and service), at a uniform moment of it."""
+    held = np.maximum(t - rtt, 0.0)
+    p = -np.expm1(-hazard * held)
+    u = fm.pool.b(f"{edge.name}/kill{k}")
+    kill = u < p
+    if kill.any():
+        o = np.where(kill, CONNECTION_ERROR, o).astype(o.dtype, copy=False)
+        t = np.where(kill, rtt + held * (u / np.where(p > 0, p, 1.0)), t)
+    return o, t
+
+
+def _branches(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, ct: float) -> list:
     """The outcomes of a one-attempt call as an exact mixture, for counting them: the
     attempt finds no route, a dead replica, a full queue, or is served (after a wait,
-    or none, when the queue's probability of waiting is known exactly), each with its
-    exact probability, instead of the share of virtual requests that drew it. The
+    or none, when the queue's probability of waiting is known exactly; with an
+    application error or without), each with its exact probability, instead of the share of virtual requests that drew it. The
     virtual requests still carry the served attempts' latencies and outcomes (and the
     drawn version of the call, for the callers' requests)."""
     noroute, p_dead, rtt = route
     perm = fm.pool.perm(f"{edge.name}/a0")
-    served_out, served_hold = jout[perm], hold[perm]
+    callee = fm.services[edge.callee]
+    e = callee.err_rate
+    if e:  # the job had no application error, or had one (right after its service time)
+        kinds = [(1.0 - e, job[6][perm], job[5][perm]), (e, _ERRORS, callee.service[perm])]
+    else:
+        kinds = [(1.0, job[1][perm], job[0][perm])]
     reach = 1.0 - noroute
     alive = reach * (1.0 - p_dead)
     served = alive * (1.0 - q.shed)
@@ -494,7 +579,10 @@ def _branches(fm: FlowModel, edge: EdgeModel, route, q: Queue, hold, jout, ct: f
         waits = [(1.0 - q.p_wait, 0.0), (q.p_wait, q.wait_if[fm.pool.perm(f"{edge.name}/w0")])]
     else:
         waits = [(1.0, q.wait[fm.pool.perm(f"{edge.name}/w0")])]
-    out = [(served * w, served_out, rtt + wait + served_hold) for w, wait in waits]
+    out = [(served * w * we, o, rtt + wait + h) for w, wait in waits for we, o, h in kinds]
+    hazard = fm.services[edge.callee].hazard
+    if hazard > 0.0:
+        out = [(w, *_killed(fm, edge, 0, hazard, rtt, o, t)) for w, o, t in out]
     if noroute > 0.0:
         out.append((noroute, _CONNECTION_ERRORS, _ZERO))
     if p_dead > 0.0:
@@ -511,9 +599,10 @@ def _branches(fm: FlowModel, edge: EdgeModel, route, q: Queue, hold, jout, ct: f
 
 
 _CONNECTION_ERRORS = np.full(M, CONNECTION_ERROR, dtype=_OUT)
+_ERRORS = np.full(M, ERROR, dtype=_OUT)
 _SHEDS = np.full(M, SHED, dtype=_OUT)
 _ZERO = np.zeros(M)
-for _a in (_CONNECTION_ERRORS, _SHEDS, _ZERO):
+for _a in (_CONNECTION_ERRORS, _ERRORS, _SHEDS, _ZERO):
     _a.flags.writeable = False
 
 
@@ -536,19 +625,17 @@ def _breaker(fm: FlowModel, edge: EdgeModel, r: CallResult, memo: dict) -> None:
 
 
 def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult], call_keys: list):
-    """Holding time and outcome of each virtual request served by ``s``, and the share
-    of them that reach each call group (a failed required call stops the request).
+    """Holding time and outcome of each virtual request served by ``s``, the share of
+    them that reach each call group (a failed required call stops the request), the
+    holding time's mean and variance, and the same holding times and outcomes had no
+    request failed with an application error (for the exact mixture of a one-attempt
+    call: an application error is decided when the service time ends, before any call).
 
     Built group by group; what the first groups give is kept by their calls' keys, so
     a change in a later call (a busier queue downstream) starts from there."""
     memo = fm.memo
     ends = s.group_ends
-    start, hold, out, reach = 0, s.service, memo.get(("job out", s.index)), []
-    if out is None:
-        out = np.full(M, SUCCESS, dtype=_OUT)
-        if s.err_rate:
-            out[fm.pool.b(f"err/{s.name}") < s.err_rate] = ERROR
-        memo[("job out", s.index)] = out
+    start, hold, out, reach = 0, s.service, _SUCCESSES, []
     for g in range(len(s.groups) - 1, 0, -1):
         got = memo.get(("job part", s.index, tuple(call_keys[: ends[g - 1]])))
         if got is not None:
@@ -570,9 +657,29 @@ def _job(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult], call_keys
             memo[("job part", s.index, tuple(call_keys[: ends[g]]))] = (hold, out, reach)
     # the moments the queue uses: the service time's exact ones plus the calls' (drawn,
     # independent of it), so a queue without calls has exact parameters
-    calls = hold - s.service
-    mean = s.service_mean + float(calls.mean())
-    return hold, out, reach, mean, s.service_var + float(calls.var())
+    e = s.err_rate
+    calls_t = hold - s.service
+    mean = s.service_mean + (1.0 - e) * float(calls_t.mean())
+    var = s.service_var + (1.0 - e) * float(calls_t.var())
+    if not e:
+        return hold, out, reach, mean, var, hold, out
+    failed = _errors(fm, s)
+    drawn_out = np.where(failed, ERROR, out).astype(_OUT, copy=False)
+    drawn_hold = np.where(failed, s.service, hold)
+    return drawn_hold, drawn_out, [r * (1.0 - e) for r in reach], mean, var, hold, out
+
+
+_SUCCESSES = np.full(M, SUCCESS, dtype=_OUT)
+_SUCCESSES.flags.writeable = False
+
+
+def _errors(fm: FlowModel, s: ServiceModel) -> np.ndarray:
+    """Which virtual requests ``s`` fails with an application error (drawn once)."""
+    key = ("job errors", s.index)
+    got = fm.memo.get(key)
+    if got is None:
+        got = fm.memo[key] = fm.pool.b(f"err/{s.name}") < s.err_rate
+    return got
 
 
 def _job_view(fm: FlowModel, e: EdgeModel, r: CallResult) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,140 @@
+"""What the ``flow`` backend does not represent, found by the differential test against
+``requests`` (``tests/differential.py``): ``auto`` keeps simulating every request for a
+model with one of these, and says why.
+
+- **Uneven load.** Flow queues a service's load evenly over its alive replicas; with
+  ``locality`` or client regions some replicas may get much more than others (3
+  replicas of the caller in zone a and 1 in b, the callee with 1 in a and 3 in b:
+  the zone-a replica gets 3× the mean). Flow's latencies are then those of the mean
+  load, far below the overloaded replica's.
+- **Load-aware balancing around dead replicas.** ``least_outstanding`` and
+  ``power_of_two`` see a dead replica's attempts outstanding until the connect timeout
+  (or idle, if it refuses fast); without health checks flow sends it its even share
+  whatever the policy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from simulator.metrics.queueing import erlang_c
+from simulator.model.spec import Topology
+
+__all__ = ["LATENCY_SHIFT", "UNEVEN_RHO", "unrepresented", "zone_loads"]
+
+#: Flow queues a service's average load: a hotter replica at this utilization or more,
+#: or whose mean wait adds this share to the service's latency, is beyond it.
+UNEVEN_RHO = 0.95
+LATENCY_SHIFT = 0.05
+
+
+def _zones(model: Topology) -> dict[str, tuple[str, str]]:
+    """zone -> (region, provider)."""
+    return {z: (r, p) for p, ps in model.providers.items() for r, rs in ps.regions.items() for z in rs.zones}
+
+
+def _spread(replicas: dict[str, int], within: set[str] | None = None) -> dict[str, float]:
+    """Shares over ``replicas``' zones (restricted to ``within`` when it has any), by count."""
+    pick = {z: n for z, n in replicas.items() if within is None or z in within}
+    if not pick:
+        pick = dict(replicas)
+    total = sum(pick.values())
+    return {z: n / total for z, n in pick.items()}
+
+
+def zone_loads(model: Topology) -> dict[str, dict[str, float]]:
+    """Each service's calls per second served in each zone, with no failures: traffic
+    from client regions goes to the callee's replicas in that region when it has some,
+    calls with ``locality`` stay in the caller's zone or region when the callee has
+    replicas there; everything else spreads by replica count."""
+    where = _zones(model)
+    by_region: dict[str, set[str]] = defaultdict(set)
+    for z, (r, _) in where.items():
+        by_region[r].add(z)
+    arrivals: dict[str, dict[str, float]] = {s: defaultdict(float) for s in model.services}
+    order = _order(model)
+    for t in model.traffic:
+        reps = model.services[t.entry].replicas
+        clients = t.from_ or {None: 1.0}
+        for region, share in clients.items():
+            within = by_region.get(region) if region is not None else None
+            for z, f in _spread(reps, within).items():
+                arrivals[t.entry][z] += t.rate_per_s * share * f
+    for name in order:
+        svc = model.services[name]
+        total = sum(arrivals[name].values())
+        if total <= 0:
+            continue
+        for call in svc.calls:
+            callee = model.services[call.service]
+            for z, rate in arrivals[name].items():
+                loc = callee.load_balancer.locality
+                within = None
+                if loc == "zone" and z in callee.replicas:
+                    within = {z}
+                elif loc in ("zone", "region"):
+                    within = by_region[where[z][0]] if z in where else None
+                for k, f in _spread(callee.replicas, within).items():
+                    arrivals[call.service][k] += rate * f
+    return {name: dict(got) for name, got in arrivals.items()}
+
+
+def _order(model: Topology) -> list[str]:
+    """Services callers first (the call graph is acyclic: validation refuses cycles)."""
+    seen: list[str] = []
+    marks: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in marks:
+            return
+        marks.add(name)
+        for other, svc in model.services.items():
+            if any(c.service == name for c in svc.calls):
+                visit(other)
+        seen.append(name)
+
+    for name in model.services:
+        visit(name)
+    return seen
+
+
+def _holding(model: Topology) -> dict[str, float]:
+    """Each service's mean time per request with no waiting: its service time and its
+    calls' (in turn)."""
+    out: dict[str, float] = {}
+    for name in reversed(_order(model)):  # callees first
+        svc = model.services[name]
+        own = svc.service_time.mean if svc.service_time is not None else 0.0
+        out[name] = own + sum(out[c.service] for c in svc.calls)
+    return out
+
+
+def _mean_wait(c: int, rho: float, hold: float) -> float:
+    """Erlang C mean wait of a replica with ``c`` workers at utilization ``rho``."""
+    if rho >= 1.0:
+        return math.inf
+    return erlang_c(c, c * rho) * hold / (c * (1.0 - rho))
+
+
+def unrepresented(model: Topology) -> tuple[str, ...]:
+    """Why ``flow`` would not reproduce ``requests`` on ``model`` (empty: it would)."""
+    reasons = []
+    hold = _holding(model)
+    for name, rates in zone_loads(model).items():
+        svc = model.services[name]
+        total = sum(rates.values())
+        if total <= 0 or hold[name] <= 0:
+            continue
+        mean_rho = total * hold[name] / (sum(svc.replicas.values()) * svc.workers)
+        zone = max((z for z in rates if svc.replicas.get(z)), key=lambda z: rates[z] / svc.replicas[z])
+        hot_rho = rates[zone] / svc.replicas[zone] * hold[name] / svc.workers
+        if hot_rho <= mean_rho * (1 + 1e-9):
+            continue
+        w_mean, w_hot = (_mean_wait(svc.workers, r, hold[name]) for r in (mean_rho, hot_rho))
+        if hot_rho >= UNEVEN_RHO or w_hot - w_mean > LATENCY_SHIFT * (hold[name] + w_mean):
+            reasons.append(
+                f"uneven load: {name}'s replicas in {zone} run at {hot_rho:.0%} utilization against "
+                f"{mean_rho:.0%} on average (locality or client regions); flow queues the average"
+            )
+    return tuple(reasons)
