@@ -19,11 +19,10 @@ import numpy as np
 from simulator.engine.plan import SYSTEM
 from simulator.engine.replication import ReplicationRecord
 from simulator.metrics.availability import nines
-from simulator.metrics.requests import combine, request_summary, service_load
 from simulator.metrics.events import downtime_ci, duration_mean_ci, mtbf_ci, rate_ci
 from simulator.metrics.quantiles import quantile_ci
+from simulator.metrics.requests import combine, request_summary, service_load
 from simulator.metrics.stats import Estimate
-from simulator.metrics.verdict import verdict
 from simulator.units import YEAR
 
 __all__ = ["Results", "ScopeStats", "RunInfo"]

@@ -24,8 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).parent))
 
 import calibration_theory as th  # noqa: E402
@@ -344,11 +342,10 @@ def _subset(res: simulator.Results, records: list) -> simulator.Results:
     return simulator.Results(info, records, model=res.model)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def experiments(key: str, n: int) -> tuple[simulator.Results, ...]:
     """The case's experiments of ``n`` replications each."""
     case = next(c for c in CASES if c.key == key)
-    model = case.build()
     if case.separate_runs:  # the first n replications of each experiment's run are a run of n
         return tuple(_subset(r, r.records[:n]) for r in _separate_runs(key))
     big = _big_run(key)
@@ -365,7 +362,7 @@ def experiments(key: str, n: int) -> tuple[simulator.Results, ...]:
     return tuple(_subset(big, recs[j * n : (j + 1) * n]) for j in range(case.experiments))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _separate_runs(key: str) -> tuple[simulator.Results, ...]:
     case = next(c for c in CASES if c.key == key)
     model = case.build()
@@ -376,7 +373,7 @@ def _separate_runs(key: str) -> tuple[simulator.Results, ...]:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _big_run(key: str):
     case = next(c for c in CASES if c.key == key)
     total = case.experiments * max(case.ns)
@@ -415,7 +412,7 @@ def measure(case: Case) -> list[Row]:
     return rows
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def measured(key: str) -> tuple[Row, ...]:
     """:func:`measure` of the case ``key``, once per session."""
     return tuple(measure(next(c for c in CASES if c.key == key)))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import simulator
-from simulator.metrics.virtual import VirtualSplit
 from simulator.metrics.timeline import recovery_time
+from simulator.metrics.virtual import VirtualSplit
 
 TOPOLOGIES = sorted(Path("topologies").glob("*.yaml"))
 

@@ -24,7 +24,16 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from simulator.backends.flow.model import EDGE_KEYS, N_OUT, SCALARS, SCOPE, SET_HISTS, SET_SUCCESS, FlowModel, pool_key
+from simulator.backends.flow.model import (
+    EDGE_KEYS,
+    N_OUT,
+    SCALARS,
+    SCOPE,
+    SET_HISTS,
+    SET_SUCCESS,
+    FlowModel,
+    pool_key,
+)
 from simulator.backends.flow.rotation import replica_changes
 from simulator.backends.flow.solver import Solution, solve
 from simulator.backends.requests.traffic import RateFunction, flash_schedule

@@ -18,7 +18,6 @@ agree (common random numbers), and renaming a model changes none.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 from typing import Any
 

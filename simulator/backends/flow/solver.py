@@ -32,10 +32,19 @@ import numpy as np
 from scipy import special, stats
 
 from simulator.backends.flow.model import (
-    N_OUT, SCALARS, SET_HISTS, SET_OF, SET_SIZE, SET_SUCCESS, SETS, EdgeModel, FlowModel, M, ServiceModel,
+    N_OUT,
+    SCALARS,
+    SET_HISTS,
+    SET_OF,
+    SET_SIZE,
+    SET_SUCCESS,
+    SETS,
+    EdgeModel,
+    FlowModel,
+    M,
+    ServiceModel,
 )
 from simulator.metrics.histogram import _INV_LOG_R, _LOG_LO, BUCKETS, LO
-from simulator.metrics.virtual import COARSE, COARSE_BUCKETS
 from simulator.metrics.outcomes import (
     CIRCUIT_OPEN,
     CONNECTION_ERROR,
@@ -46,6 +55,7 @@ from simulator.metrics.outcomes import (
     TIMEOUT,
 )
 from simulator.metrics.queueing import erlang_c, mmck_probabilities
+from simulator.metrics.virtual import COARSE, COARSE_BUCKETS
 
 __all__ = ["Solution", "solve"]
 
