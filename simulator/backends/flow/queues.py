@@ -1,0 +1,216 @@
+"""Queues of the flow solution: what an arriving attempt meets at one service.
+
+Waiting times are M/M/c-shaped (exponential, scaled by the Allen-Cunneen factor
+(ca² + cs²) / 2), a queue limit uses the M/M/c/K probabilities pooled over the alive
+replicas (the balancer skips full ones), an overloaded service gets a fluid backlog
+(stepped by the caller of :func:`~simulator.backends.flow.solver.solve`); balancers that
+count outstanding requests see dead replicas by what they hold
+(:func:`load_aware_dead_share`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+from simulator.backends.flow.model import (
+    FlowModel,
+    M,
+    ServiceModel,
+)
+from simulator.metrics.queueing import erlang_c, mmck_probabilities
+
+__all__ = ["NO_WAIT", "Queue", "load_aware_dead_share", "service_queue"]
+
+
+@dataclass
+class Queue:
+    """What an arriving attempt meets at one service."""
+
+    in_rotation: int
+    alive: int
+    wait: np.ndarray  # M waiting-time samples for an admitted attempt
+    shed: float  # probability an alive replica's queue is full
+    busy: float  # average busy workers, all replicas
+    waiting: float  # average requests waiting, all replicas
+    overloaded: bool = False
+    arrival_alive: float = 0.0
+    capacity: float = 0.0
+    p_wait: float | None = None  # the exact probability of waiting, when the formula gives it
+    wait_if: np.ndarray | None = None  # then: M waiting-time samples of an attempt that waits
+
+
+NO_WAIT = np.zeros(M)
+NO_WAIT.flags.writeable = False
+
+
+def service_queue(
+    fm: FlowModel, s: ServiceModel, lam: float, zones: tuple, job: tuple, wait: tuple | None
+) -> Queue:
+    """The queue of ``s``. ``wait``: a fluid backlog, as (the wait it causes, the share
+    of alive replicas holding it); replicas that joined since have empty queues."""
+    in_rot = sum(a + d for a, d in zones)
+    alive = sum(a for a, _ in zones)
+    if in_rot == 0 or alive == 0:
+        return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
+    lam_alive = lam * alive / in_rot
+    lam_r = lam_alive / alive
+    mean_h = job[3]
+    c = s.workers
+    if mean_h <= 0.0:
+        return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
+    capacity = alive * c / mean_h
+    u1, u2 = fm.pool.b(f"wait1/{s.name}"), fm.pool.u(f"wait2/{s.name}")
+    if wait is not None:
+        backlog_wait, share = wait
+        w = np.full(M, backlog_wait)
+        rest = alive - share * alive
+        if share < 1.0 and rest >= 1.0:  # arrivals sent to the fresh replicas queue as usual
+            lam_fresh = lam_alive * (1.0 - share)
+            servers = max(int(round(rest)), 1) * c
+            a = lam_fresh * mean_h
+            fresh = np.zeros(M)
+            if a < servers * 0.999:
+                pw = erlang_c(servers, a)
+                fresh = np.where(u1 < pw, -np.log1p(-u2) / (servers / mean_h - lam_fresh), 0.0)
+            w = np.where(fm.pool.b(f"share/{s.name}") < share, w, fresh)
+        return Queue(
+            in_rot,
+            alive,
+            w,
+            0.0,
+            alive * c,
+            backlog_wait * capacity * share,
+            False,
+            lam_alive * share,
+            capacity * share,
+        )
+    if s.limit is None:
+        rho = lam_r * mean_h / c
+        if rho >= 0.999:
+            return Queue(in_rot, alive, np.zeros(M), 0.0, alive * c, 0.0, True, lam_alive, capacity)
+        scv = job[4] / mean_h**2
+        servers, lam_q, ca2 = c, lam_r, 1.0  # random routing: each replica an M/G/c
+        if s.policy in ("least_outstanding", "power_of_two"):
+            servers, lam_q = alive * c, lam_alive  # join-the-shortest-queue: nearly one pooled queue
+        elif s.policy == "round_robin":
+            ca2 = 1.0 / alive  # every alive-th arrival: Erlang inter-arrival times
+        theta = servers / mean_h - lam_q
+        busy = alive * lam_r * mean_h
+        u_min = fm.pool.b_min(f"wait1/{s.name}")
+        if _surely_below(servers, lam_q * mean_h, u_min) or erlang_c(servers, lam_q * mean_h) <= u_min:
+            # no virtual request waits
+            return Queue(in_rot, alive, NO_WAIT, 0.0, busy, 0.0, False, lam_alive, capacity)
+        pw = erlang_c(servers, lam_q * mean_h)
+        wait_if = -np.log1p(-u2) / theta * (ca2 + scv) / 2.0
+        w = np.where(u1 < pw, wait_if, 0.0)
+        return Queue(
+            in_rot,
+            alive,
+            w,
+            0.0,
+            busy,
+            lam_alive * pw * float(wait_if.mean()),
+            False,
+            lam_alive,
+            capacity,
+            pw,
+            wait_if,
+        )
+    # the balancer skips full replicas, so an attempt is shed only when every alive one
+    # is full: blocking is the pooled M/M/(A·c)/(A·(c+K))'s; waits are pooled too when
+    # the policy joins the shortest queue, else each replica's own M/M/c/K's
+    pooled = max(int(round(alive)), 1)
+    shed, unit = _mmck_waits(fm, s, pooled * c, pooled * s.limit, round(lam_alive * mean_h, 4))
+    if pooled > 1 and s.policy not in ("least_outstanding", "power_of_two"):
+        unit = _mmck_waits(fm, s, c, s.limit, round(lam_r * mean_h, 4))[1]
+        w = unit * (mean_h / c)
+    else:
+        w = unit * (mean_h / (pooled * c))
+    busy = alive * lam_r * (1 - shed) * mean_h
+    return Queue(
+        in_rot, alive, w, shed, busy, lam_alive * (1 - shed) * float(w.mean()), False, lam_alive, capacity
+    )
+
+
+def _surely_below(c: int, a: float, p: float) -> bool:
+    """Whether the Erlang C probability of waiting with ``c`` servers and offered load
+    ``a`` is at most ``p`` by a wide margin, from a bound that costs no recursion:
+    C <= c·B / (c - a) and B = P(X = c) / P(X <= c) <= 2·P(X = c) for X ~ Poisson(a)
+    once c >= a + 1 (the median of X is below a + 1/3)."""
+    if a <= 0.0:
+        return True
+    if c < a + 1.0:
+        return False
+    return 2.0 * c * math.exp(c * math.log(a) - a - math.lgamma(c + 1.0)) / (c - a) <= 0.5 * p
+
+
+def _mmck_waits(
+    fm: FlowModel, s: ServiceModel, c: int, room: int, offered: float
+) -> tuple[float, np.ndarray]:
+    """Blocking probability and waits (in units of mean holding time / c) of M/M/c/K
+    with ``room`` waiting places (K = c + room)."""
+    key = ("mmck", s.index, c, room, offered)
+    hit = fm.memo.get(key)
+    if hit is None:
+        p = mmck_probabilities(c, c + room, offered)
+        admitted = p[:-1] / p[:-1].sum()
+        n = np.minimum(
+            np.searchsorted(np.cumsum(admitted), fm.pool.b(f"wait1/{s.name}"), side="right"),
+            len(admitted) - 1,
+        )
+        ahead = np.maximum(n - c + 1, 0)  # completions to wait for
+        unit = np.where(
+            ahead > 0, special.gammaincinv(np.maximum(ahead, 1), fm.pool.u(f"wait2/{s.name}")), 0.0
+        )
+        hit = fm.memo[key] = (float(p[-1]), unit)
+    return hit
+
+
+def load_aware_dead_share(p: float, q: Queue, hold: float, ct: float, policy: str) -> float:
+    """The share of attempts a balancer that counts outstanding requests sends to dead
+    replicas still in rotation (``p``: their even share). A dead replica holds each
+    attempt until the connect timeout ``ct``, an alive one for ``hold`` (its wait and
+    service). Each replica's outstanding count is taken as Poisson with mean its rate
+    times its holding time, independently; ``least_outstanding`` picks the least of all
+    (ties evenly), ``power_of_two`` the lesser of two (ties evenly); the dead replicas'
+    rate is the fixed point of the two."""
+    n_a, n_d = int(round(q.alive)), int(round(q.in_rotation - q.alive))
+    if n_a <= 0 or n_d <= 0 or q.arrival_alive <= 0.0:
+        return p
+    lam = q.arrival_alive * q.in_rotation / q.alive  # attempts/s into the service
+    share = p
+    for _ in range(40):
+        lam_d = lam * share / n_d
+        lam_a = lam * (1.0 - share) / n_a
+        got = _least_share(lam_d * ct, lam_a * hold, n_d, n_a, policy, p)
+        if abs(got - share) < 1e-7:
+            break
+        share = 0.5 * (share + got)
+    return share
+
+
+def _poisson_table(mean: float, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """P(N = m) and P(N >= m) for m = 0..top of a Poisson(mean)."""
+    m = np.arange(top + 2)
+    pmf = stats.poisson.pmf(m, mean)
+    return pmf[: top + 1], stats.poisson.sf(m - 1, mean)[: top + 2]
+
+
+def _least_share(mean_d: float, mean_a: float, n_d: int, n_a: int, policy: str, p: float) -> float:
+    top = int(max(mean_d, mean_a) + 10.0 * math.sqrt(max(mean_d, mean_a)) + 10)
+    pd, gd = _poisson_table(mean_d, top)
+    pa, ga = _poisson_table(mean_a, top)
+    if policy == "power_of_two":  # the dead one of a mixed pair wins with P(N_d < N_a) + P(=)/2
+        wins = float(np.sum(pd * (ga[1:] + 0.5 * pa)))
+        return p * p + 2.0 * p * (1.0 - p) * wins
+    # least_outstanding: a given dead replica with m outstanding is picked when every other
+    # holds at least m, among the T that hold exactly m evenly: E[1/(1+T)] = ∫ E[x^T] dx
+    x, w = np.polynomial.legendre.leggauss(12)
+    x, w = (x + 1.0) / 2.0, w / 2.0
+    others = (ga[1:, None] + pa[:, None] * x) ** n_a * (gd[1:, None] + pd[:, None] * x) ** (n_d - 1)
+    one = float(np.sum(pd * (others @ w)))
+    return min(n_d * one, 1.0)
