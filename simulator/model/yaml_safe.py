@@ -122,8 +122,9 @@ class _Builder:
             self.expanded += weight
             if self.expanded > ALIAS_FACTOR * self.written + ALIAS_ALLOWANCE:
                 raise self.error("aliases expand the document too far (a 'billion laughs' document?)", mark)
-        if isinstance(value, _MergeKey):  # a '<<' anywhere but in key position is a string
-            value = "<<"
+        if not self.stack or isinstance(self.stack[-1].value, list) or self.stack[-1].key is not _NO_KEY:
+            if isinstance(value, _MergeKey):  # a '<<' anywhere but in key position is a string
+                value = "<<"
         if not self.stack:
             self.root, self.done = value, True
             return
