@@ -285,6 +285,9 @@ def _construct_scalar(tag: str, text: str) -> Any:
         return _construct_float(text)
     if name == "merge":
         return _MergeKey()
+    if name in ("map", "omap", "pairs", "set", "seq"):
+        wanted = "a list" if name == "seq" else "a mapping"
+        raise _BadScalar(f"tag !!{name} on a plain value: expected {wanted}")
     raise _BadScalar(f"unsupported tag {short_repr(_tag_name(tag))} (topology files use plain YAML:"
                      " strings, numbers, true/false, mappings and lists)")
 
