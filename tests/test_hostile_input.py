@@ -333,3 +333,13 @@ def test_unreadable_file_in_a_real_process(tmp_path):
         pytest.skip("the unprivileged user cannot import failsim here")
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [f"{path}: cannot read: Permission denied"]
+
+
+@pytest.mark.parametrize(("setting", "says"), [
+    ("horizon=2024-02-30,1d", "horizon: variant 'horizon=2024-02-30': expected a duration"),
+    ("seed=!!int 0xZZ", "--set.seed: !!int: expected a whole number"),
+])
+def test_sweep_set_values_are_read_like_files(setting, says):
+    """``sweep --set`` values are YAML read the way files are: one line, no traceback."""
+    line = run_cli("sweep", TOPOLOGY, "--set", setting, "-n", "2")
+    assert says in line, line
