@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -274,18 +275,58 @@ def run_a_day(model: simulator.Topology) -> None:
     check_figures(results.to_dict())
 
 
+_DURATION = re.compile(r"^[0-9.]+(ms|s|m|h|d|w|y)$")
+_RATE = re.compile(r"^[0-9.]+k?/(ms|s|m|h|d)$")
+
+
+def plausible(value: Any) -> st.SearchStrategy[Any]:
+    """A value of the same kind as ``value`` that a topology might well hold (to reach the
+    run with mutants that are accepted): counts, factors, durations, rates, percentages."""
+    if isinstance(value, bool):
+        return st.booleans()
+    if isinstance(value, int):
+        return st.integers(0, 40)
+    if isinstance(value, float):
+        return st.floats(0, 20)
+    if isinstance(value, str) and _DURATION.match(value):
+        return st.builds(lambda x, u: f"{x:g}{u}", st.floats(0, 1000), st.sampled_from(["ms", "s", "m", "h", "d", "y"]))
+    if isinstance(value, str) and _RATE.match(value):
+        return st.builds(lambda x, u: f"{x:g}/{u}", st.floats(0, 2000), st.sampled_from(["s", "m", "h"]))
+    if isinstance(value, str) and value.endswith("%"):
+        return st.builds(lambda x: f"{x:g}%", st.floats(0, 100))
+    return st.just(value)
+
+
 @st.composite
 def topology_mutants(draw: st.DrawFn) -> tuple[str, str]:
-    """Value changes only, on topologies (most structural mutants are refused)."""
+    """Topologies with one to four values changed, mostly to plausible ones, sometimes to
+    hostile ones or with a key dropped (most structural mutants are refused)."""
     topologies = [b for b in bases() if b[0] == "topology"]
     _, doc = draw(st.sampled_from(topologies))
-    doc = draw(mutate(doc))
+    doc = copy.deepcopy(doc)
+    for _ in range(draw(st.integers(1, 4))):
+        if draw(st.integers(0, 4)) == 0:
+            doc = draw(mutate(doc))
+            continue
+        leaves = [(c, k) for c, k in nodes(doc) if not isinstance(c[k], (dict, list))]
+        container, key = leaves[draw(st.integers(0, len(leaves) - 1))]
+        container[key] = draw(plausible(container[key]))
     return "topology", yaml.dump(doc, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=10_000)
 
 
 def _bounded(model: simulator.Topology) -> bool:
     replicas = sum(s.replica_count for s in model.services.values())
     return replicas <= 200 and all(s.workers <= 1000 for s in model.services.values())
+
+
+def test_figure_check_catches_impossible_figures():
+    """The figure check itself: it refuses an availability above 1, a NaN and p50 > p99."""
+    good = {"availability": {"time": {"mean": 0.99, "ci95": [0.98, 1.0]}}, "latency_s": {"p50": 0.1, "p99": 0.2}}
+    check_figures(good)
+    for bad in ({"availability": {"time": {"mean": 1.5}}}, {"x": {"y": [math.nan]}},
+                {"latency_s": {"p50": 0.3, "p99": 0.2}}, {"services": {"a": {"availability": {"time": {"mean": -0.1}}}}}):
+        with pytest.raises(AssertionError):
+            check_figures(bad)
 
 
 @settings(max_examples=10, **FUZZ_SETTINGS)
@@ -298,7 +339,7 @@ def test_accepted_mutants_run_a_day_sample(mutant):
 
 
 @pytest.mark.fuzz
-@settings(max_examples=max(FUZZ_EXAMPLES // 50, 10), **FUZZ_SETTINGS)
+@settings(max_examples=max(FUZZ_EXAMPLES // 100, 10), **FUZZ_SETTINGS)
 @given(topology_mutants())
 def test_accepted_mutants_run_a_day(mutant):
     """Accepted mutants run a simulated day: no crash, no NaN or inf, availability in [0, 1]."""
