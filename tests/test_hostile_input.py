@@ -343,3 +343,17 @@ def test_sweep_set_values_are_read_like_files(setting, says):
     """``sweep --set`` values are YAML read the way files are: one line, no traceback."""
     line = run_cli("sweep", TOPOLOGY, "--set", setting, "-n", "2")
     assert says in line, line
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c.plan], ids=lambda c: c.id)
+def test_pure_python_parser_gives_the_same_refusals(tmp_path, monkeypatch, case):
+    """Without libyaml (PyYAML's pure-Python parser) every case is refused the same way."""
+    import yaml
+
+    from simulator.model import yaml_safe
+
+    monkeypatch.setattr(yaml_safe, "_Loader", yaml.SafeLoader)
+    topo, _, target = write_case(tmp_path, case)
+    with pytest.raises(ModelError) as info:
+        simulator.load(topo)
+    assert str(info.value).startswith(f"{target}: ") and "\n" not in str(info.value)

@@ -303,8 +303,9 @@ def parse_document(text: str, file: str | None = None) -> Any:
         document; with the key path, line and column.
     """
     builder = _Builder(file)
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the pure-Python reader already checks the characters here
         while loader.check_event():
             builder.feed(loader.get_event())
     except yaml.YAMLError as exc:
@@ -314,5 +315,6 @@ def parse_document(text: str, file: str | None = None) -> Any:
     except UnicodeError:
         raise builder.error("not valid YAML: the text is not valid Unicode", None) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return builder.root
