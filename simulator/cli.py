@@ -21,6 +21,7 @@ from rich.table import Table
 
 from simulator._version import __version__
 from simulator.errors import ModelErrors, SimulatorError
+from simulator.model.loader import MAX_FILE_SIZE_ENV
 
 app = typer.Typer(
     name="failsim",
@@ -42,7 +43,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 EXIT_OK, EXIT_MISSED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
-FileArg = Annotated[Path, typer.Argument(help="Topology YAML file.", show_default=False)]
+FileArg = Annotated[Path, typer.Argument(help="Topology YAML file.", show_default=False, readable=False)]
 ReplicationsOpt = Annotated[
     int | None, typer.Option("--replications", "-n", help="Replications (default: the file's).", min=1)
 ]
@@ -92,8 +93,18 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    max_file_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-file-size", metavar="SIZE", show_default=False,
+            help=f"Refuse input files larger than this (default 2MiB; also ${MAX_FILE_SIZE_ENV}), e.g. 50MB.",
+        ),
+    ] = None,
 ) -> None:
     """failsim: simulate failures, repairs and outages; estimate availability with CIs."""
+    if max_file_size is not None:
+        # The loaders read the limit from the environment, so worker processes see it too.
+        os.environ[MAX_FILE_SIZE_ENV] = max_file_size
 
 
 def _fail(error: SimulatorError) -> typer.Exit:
@@ -240,7 +251,7 @@ def run(
 
 @app.command()
 def check(
-    files: Annotated[list[Path], typer.Argument(help="Topology YAML files with slo targets.", show_default=False)],
+    files: Annotated[list[Path], typer.Argument(help="Topology YAML files with slo targets.", show_default=False, readable=False)],
     replications: ReplicationsOpt = None,
     horizon: HorizonOpt = None,
     seed: SeedOpt = None,
@@ -283,7 +294,7 @@ def check(
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Topology YAML files.", show_default=False)],
+    files: Annotated[list[Path], typer.Argument(help="Topology YAML files.", show_default=False, readable=False)],
 ) -> None:
     """Check topology files without running them; list every problem, one per line."""
     import simulator
@@ -310,7 +321,7 @@ def validate(
 @app.command()
 def chaos(
     file: FileArg,
-    plan_file: Annotated[Path, typer.Argument(help="Chaos plan YAML file (see topologies/plans/).", show_default=False)],
+    plan_file: Annotated[Path, typer.Argument(help="Chaos plan YAML file (see topologies/plans/).", show_default=False, readable=False)],
     replications: ReplicationsOpt = None,
     seed: SeedOpt = None,
     duration: Annotated[
@@ -392,7 +403,7 @@ def chaos(
 def report(
     file: FileArg,
     plan_file: Annotated[
-        Path | None, typer.Argument(help="Optional chaos plan to run and include.", show_default=False)
+        Path | None, typer.Argument(help="Optional chaos plan to run and include.", show_default=False, readable=False)
     ] = None,
     output: Annotated[Path, typer.Option("--out", "-o", help="Where to write the HTML page.")] = Path("report.html"),
     replications: ReplicationsOpt = None,

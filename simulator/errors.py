@@ -10,21 +10,53 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["SimulatorError", "ModelError", "ModelErrors", "format_path"]
+__all__ = ["SimulatorError", "ModelError", "ModelErrors", "format_path", "escape", "short_repr"]
 
 
 class SimulatorError(Exception):
     """Base class of every error failsim raises on purpose."""
 
 
+def escape(text: object, limit: int = 80) -> str:
+    """``text`` safe to print in a one-line message: control and other unprintable
+    characters escaped (``\\n``, ``\\x1b``), and cut to about ``limit`` characters."""
+    text = text if isinstance(text, str) else short_repr(text, limit)
+    length = len(text)
+    if limit and length > limit:
+        text = text[: limit - 20]
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text + (f"... ({length} characters)" if limit and length > limit else "")
+
+
+def short_repr(value: object, limit: int = 60) -> str:
+    """A bounded ``repr`` for messages: never renders a whole (possibly huge) value."""
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key(s)"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} item(s)"
+    if isinstance(value, str):
+        if len(value) > limit:
+            return repr(value[: limit - 20]) + f"... ({len(value)} characters)"
+        return repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"a {len(str(abs(value)))}-digit number" if value.bit_length() < 13000 else "a huge number"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 20] + "..."
+
+
 def format_path(path: Sequence[str | int]) -> str:
-    """Render a key path as ``services.api.calls[0].service``."""
+    """Render a key path as ``services.api.calls[0].service`` (names escaped, so a key
+    with a newline in it cannot break the one-line message)."""
     out = ""
+    if len(path) > 16:  # a deep path: its start and its end say where
+        path = [*path[:8], "...", *path[-6:]]
     for part in path:
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            name = escape(part, 60)
+            out += f".{name}" if out else name
     return out
 
 
@@ -51,7 +83,7 @@ class ModelError(SimulatorError, ValueError):
 
     def one_line(self) -> str:
         parts = [p for p in (self.file, format_path(self.path)) if p]
-        return ": ".join([*parts, self.message])
+        return escape(": ".join([*parts, self.message]), 0)
 
     def with_file(self, file: str | None) -> ModelError:
         return type(self)(self.message, self.path, file)
@@ -75,7 +107,7 @@ class ModelErrors(ModelError):
 
     def one_line(self) -> str:
         line = self.errors[0].one_line()
-        if len(self.errors) > 1:
+        if len(self.errors) > 1:  # each line is escaped already
             line += f" (and {len(self.errors) - 1} more; `failsim validate` lists them all)"
         return line
 

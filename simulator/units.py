@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import re
 
+from simulator.errors import short_repr
+
 __all__ = [
     "SECOND",
     "MINUTE",
@@ -17,12 +19,17 @@ __all__ = [
     "DAY",
     "WEEK",
     "YEAR",
+    "MIN_DURATION",
+    "MAX_DURATION",
+    "MIN_RATE",
+    "MAX_RATE",
     "UnitError",
     "parse_duration",
     "parse_rate",
     "parse_fraction",
     "parse_bytes",
     "format_duration",
+    "format_bytes",
 ]
 
 SECOND = 1.0
@@ -32,6 +39,14 @@ DAY = 86400.0
 WEEK = 7 * DAY
 #: A Julian year (365.25 days): 99.99 % availability is 52.6 minutes of downtime a year.
 YEAR = 365.25 * DAY
+
+#: Non-zero durations lie between these (seconds): their squares and reciprocals, and
+#: sums of many of them, stay ordinary floats.
+MIN_DURATION = 1e-9
+MAX_DURATION = 1e9 * YEAR
+#: Non-zero rates lie between these (per second).
+MIN_RATE = 1e-12
+MAX_RATE = 1e12
 
 _DURATION_UNITS = {
     "ms": 1e-3,
@@ -59,8 +74,13 @@ class UnitError(ValueError):
 def _as_number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:  # beyond any float: as impossible as infinity
+            return math.copysign(math.inf, value)
+    if isinstance(value, float):
+        return value
     if isinstance(value, str):
         try:
             return float(value.strip())
@@ -75,10 +95,10 @@ def parse_bytes(value: object) -> float:
     if number is None:
         match = _SIZE.match(value) if isinstance(value, str) else None
         if match is None:
-            raise UnitError(f"expected a size such as 2KB, 1.5MiB or 512B, got {value!r}")
+            raise UnitError(f"expected a size such as 2KB, 1.5MiB or 512B, got {short_repr(value)}")
         number = float(match.group(1)) * (1024.0 if match.group(3) else 1000.0) ** _SIZE_POWERS[match.group(2)]
     if not math.isfinite(number) or number < 0:
-        raise UnitError(f"a size must be finite and not negative, got {value!r}")
+        raise UnitError(f"a size must be finite and not negative, got {short_repr(value)}")
     return number
 
 
@@ -108,14 +128,16 @@ def parse_duration(value: object) -> float:
             match = _DURATION_PART.match(text, pos)
             if match is None:
                 raise UnitError(
-                    f"expected a duration like 250ms, 10m, 4h, 30d or 2y, got {value!r}"
+                    f"expected a duration like 250ms, 10m, 4h, 30d or 2y, got {short_repr(value)}"
                 )
             seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
             pos = match.end()
     else:
-        raise UnitError(f"expected a duration like 250ms, 10m, 4h, 30d or 2y, got {value!r}")
+        raise UnitError(f"expected a duration like 250ms, 10m, 4h, 30d or 2y, got {short_repr(value)}")
     if not math.isfinite(seconds) or seconds < 0:
-        raise UnitError(f"a duration must be finite and not negative, got {value!r}")
+        raise UnitError(f"a duration must be finite and not negative, got {short_repr(value)}")
+    if seconds != 0 and not MIN_DURATION <= seconds <= MAX_DURATION:
+        raise UnitError(f"a duration must be 0 or between 1ns and 1e9y, got {short_repr(value)}")
     return seconds
 
 
@@ -135,14 +157,16 @@ def parse_rate(value: object) -> float:
     else:
         match = _RATE.match(value) if isinstance(value, str) else None
         if match is None:
-            raise UnitError(f"expected a rate like 400/s, 1.2k/m or 30/h, got {value!r}")
+            raise UnitError(f"expected a rate like 400/s, 1.2k/m or 30/h, got {short_repr(value)}")
         rate = (
             float(match.group(1))
             * _MULTIPLIERS[match.group(2)]
             / _DURATION_UNITS[match.group(3)]
         )
     if not math.isfinite(rate) or rate < 0:
-        raise UnitError(f"a rate must be finite and not negative, got {value!r}")
+        raise UnitError(f"a rate must be finite and not negative, got {short_repr(value)}")
+    if rate != 0 and not MIN_RATE <= rate <= MAX_RATE:
+        raise UnitError(f"a rate must be 0 or between 1e-12/s and 1e12/s, got {short_repr(value)}")
     return rate
 
 
@@ -157,12 +181,12 @@ def parse_fraction(value: object) -> float:
     else:
         number = _as_number(value)
         if number is None:
-            raise UnitError(f"expected a percentage like 99.95% or a fraction, got {value!r}")
+            raise UnitError(f"expected a percentage like 99.95% or a fraction, got {short_repr(value)}")
         if number > 1:
-            raise UnitError(f"write percentages with a % sign (e.g. {number}%), got {value!r}")
+            raise UnitError(f"write percentages with a % sign (e.g. {number}%), got {short_repr(value)}")
         fraction = number
     if not 0.0 <= fraction <= 1.0:
-        raise UnitError(f"a percentage must be between 0% and 100%, got {value!r}")
+        raise UnitError(f"a percentage must be between 0% and 100%, got {short_repr(value)}")
     return fraction
 
 
@@ -177,3 +201,11 @@ def format_duration(seconds: float) -> str:
     if seconds == 0:
         return "0s"
     return f"{seconds * 1e3:.3g}ms"
+
+
+def format_bytes(size: float) -> str:
+    """Render a size in bytes with binary prefixes (``"2MiB"``, ``"512B"``)."""
+    for unit, power in (("TiB", 4), ("GiB", 3), ("MiB", 2), ("KiB", 1)):
+        if size >= 1024**power:
+            return f"{size / 1024**power:.3g}{unit}"
+    return f"{size:.0f}B"

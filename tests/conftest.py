@@ -6,7 +6,7 @@ import pytest
 
 #: Markers whose tests run only when the ``-m`` expression names them (they take
 #: minutes; CI runs each with ``-m NAME``).
-OPT_IN = ("calibration", "differential")
+OPT_IN = ("calibration", "differential", "fuzz")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -252,7 +252,8 @@ def test_run_yaml_syntax_error(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("name: t\n  foo: : bar\n", encoding="utf-8")
     line = assert_one_error_line(invoke("run", path, *SMALL))
-    assert line.startswith(f"{path}: line 2, column 6: not valid YAML")
+    assert line.startswith(f"{path}: ")
+    assert "not valid YAML" in line and line.endswith("(line 2, column 6)")
 
 
 def test_run_bad_horizon_option(tmp_path):
@@ -308,7 +309,7 @@ def test_validate_lists_every_problem_one_per_line(tmp_path):
         f"{bad}: providers.p.regions.r2.zones.z1: duplicate zone name 'z1' (also at providers.p.regions.r1.zones.z1)",
         f"{bad}: services.api.calls[0].service: unknown service 'dbb' (did you mean 'db'?)",
         f"{bad}: services.db.min_healthy: min_healthy is 3 but the service has only 1 replica(s)",
-        f"{broken}: line 2: duplicate key 'name' (first defined on line 1)",
+        f"{broken}: duplicate key 'name', first defined on line 1 (line 2, column 1)",
     ]
     assert result.stdout.startswith(f"{good}: ok")
 

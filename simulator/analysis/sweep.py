@@ -21,7 +21,7 @@ from typing import Any
 from simulator.analysis.executors import run_jobs
 from simulator.analysis.runner import MAX_REQUESTS, make_results, prepare
 from simulator.analysis.sweep_results import SweepResults
-from simulator.errors import ModelError, ModelErrors
+from simulator.errors import ModelError, ModelErrors, short_repr
 from simulator.model.base import suggest
 from simulator.model.edit import _TOKEN, apply_setting
 from simulator.model.loader import from_dict
@@ -57,13 +57,18 @@ def expand(grid: dict[str, list] | None = None, variants: list | None = None) ->
 
 
 def parse_set_option(text: str) -> tuple[str, list[Any]]:
-    """``services.api.replicas.z1=2,3,4`` -> ``("services.api.replicas.z1", [2, 3, 4])``."""
-    import yaml
+    """``services.api.replicas.z1=2,3,4`` -> ``("services.api.replicas.z1", [2, 3, 4])``.
+
+    Each value is read as YAML the way files are (plain data; dates stay strings)."""
+    from simulator.model.yaml_safe import parse_document
 
     path, sep, values = text.partition("=")
     if not sep or not path.strip() or not values.strip():
-        raise ModelError(f"expected PATH=VALUE[,VALUE...], got {text!r}", ("--set",))
-    return path.strip(), [yaml.safe_load(v.strip()) for v in values.split(",")]
+        raise ModelError(f"expected PATH=VALUE[,VALUE...], got {short_repr(text)}", ("--set",))
+    try:
+        return path.strip(), [parse_document(v.strip()) for v in values.split(",")]
+    except ModelError as exc:
+        raise ModelError(exc.message, ("--set", path.strip())) from None
 
 
 def _variant_model(base: dict, name: str, settings: dict, source: str | None) -> Topology:

@@ -20,7 +20,7 @@ from simulator.chaos.spec import DISRUPTION_OF, ChaosPlan, FaultStep
 from simulator.engine.plan import Plan, compile_plan
 from simulator.errors import ModelError, ModelErrors
 from simulator.model.base import suggest
-from simulator.model.loader import errors_from_validation, load_yaml
+from simulator.model.loader import errors_from_validation, load_yaml, read_text
 from simulator.model.spec import Topology
 from simulator.model.traffic import SpikeSpec
 
@@ -87,18 +87,7 @@ def plan_from_dict(data: Any, file: str | None = None) -> ChaosPlan:
 def load_plan(path: str | os.PathLike[str]) -> ChaosPlan:
     """Read and validate a chaos plan file (safe YAML; errors name the file and key path)."""
     file = os.fspath(path)
-    try:
-        with open(file, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise ModelError("no such file", file=file) from None
-    except IsADirectoryError:
-        raise ModelError("is a directory, expected a chaos plan file", file=file) from None
-    except UnicodeDecodeError:
-        raise ModelError("not a text file (expected UTF-8 YAML)", file=file) from None
-    except OSError as exc:
-        raise ModelError(f"cannot read: {exc.strerror}", file=file) from None
-    data = load_yaml(text, file)
+    data = load_yaml(read_text(file, "chaos plan file"), file)
     if data is None:
         raise ModelError("the file is empty", file=file)
     return plan_from_dict(data, file)

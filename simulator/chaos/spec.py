@@ -113,7 +113,7 @@ class FaultStep(Spec):
     delay_added_s: Duration | None = Field(default=None, alias="delay", description="latency: added one-way delay")
     jitter_s: Duration | None = Field(default=None, alias="jitter", description="latency: +- uniform jitter")
     rate: Fraction | None = Field(default=None, description="error_injection: share of requests failed")
-    multiplier: float | None = Field(default=None, gt=0, description="slowdown: service-time factor; traffic_spike: rate factor")
+    multiplier: float | None = Field(default=None, gt=0, le=1e6, description="slowdown: service-time factor; traffic_spike: rate factor")
     fraction: Fraction | None = Field(default=None, description="capacity_loss: share of workers lost")
     ramp_s: Duration | None = Field(default=None, alias="ramp", description="traffic_spike: linear ramp up and down")
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema, mod
 from pydantic_core import PydanticCustomError
 
 from simulator import units
+from simulator.errors import short_repr
 
 __all__ = [
     "OrAlso",
@@ -23,11 +24,14 @@ __all__ = [
 ]
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+MAX_NAME_LENGTH = 200
 
 
 def suggest(word: str, choices: Any) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    if not isinstance(word, str) or len(word) > 100:  # nothing typed by hand is that long
+        return ""
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -39,6 +43,7 @@ class Spec(BaseModel):
         extra="forbid",
         populate_by_name=True,
         str_strip_whitespace=True,
+        allow_inf_nan=False,
     )
 
     @model_validator(mode="before")
@@ -52,11 +57,33 @@ class Spec(BaseModel):
                     raise PydanticCustomError(
                         "unknown_key",
                         f"unknown key{suggest(key, sorted(allowed))}",
-                        {"key": str(key)},
+                        {"key": key if isinstance(key, str) else short_repr(key)},
                     )
+            _refuse_huge_integers(data)
         elif data is not None and not isinstance(data, BaseModel):
-            raise PydanticCustomError("not_a_mapping", f"expected a mapping of keys, got {data!r}")
+            raise PydanticCustomError("not_a_mapping", f"expected a mapping of keys, got {short_repr(data)}")
         return data
+
+
+#: Whole numbers in a document (counts, limits) must be exact as floats and in numpy's int64.
+MAX_INTEGER = 2**53
+
+
+def _refuse_huge_integers(data: dict) -> None:
+    """Refuse whole numbers beyond :data:`MAX_INTEGER` among a mapping's values and their
+    direct items (``replicas: {zone: N}``); deeper specs check their own. Seeds are exempt:
+    they only feed ``numpy.random.SeedSequence``, which takes any size."""
+    for key, value in data.items():
+        if key == "seed":
+            continue
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for sub, item in [(None, value), *items]:
+            if isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_INTEGER:
+                raise PydanticCustomError(
+                    "number_range", f"too large: whole numbers here are at most 2**53, got {short_repr(item)}",
+                    {"key": key if isinstance(key, str) else short_repr(key),
+                     "sub": () if sub is None else (sub if isinstance(sub, (str, int)) else short_repr(sub),)},
+                )
 
 
 def _unit(parse):
@@ -75,7 +102,7 @@ def _positive(parse, what: str):
     def validate(value: Any) -> Any:
         seconds = inner(value)
         if seconds <= 0:
-            raise PydanticCustomError("positive", f"must be a positive {what}, got {value!r}")
+            raise PydanticCustomError("positive", f"must be a positive {what}, got {short_repr(value)}")
         return seconds
 
     return validate
@@ -144,10 +171,12 @@ Fraction = Annotated[float, BeforeValidator(_unit(units.parse_fraction)), WithJs
 def _name(value: Any) -> Any:
     import re
 
+    if isinstance(value, str) and len(value) > MAX_NAME_LENGTH:
+        raise PydanticCustomError("name", f"names are at most {MAX_NAME_LENGTH} characters, got {short_repr(value)}")
     if not isinstance(value, str) or not re.match(_NAME_PATTERN, value):
         raise PydanticCustomError(
             "name",
-            f"names use letters, digits and _ . : - (and start with a letter or digit), got {value!r}",
+            f"names use letters, digits and _ . : - (and start with a letter or digit), got {short_repr(value)}",
         )
     return value
 

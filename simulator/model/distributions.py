@@ -24,6 +24,7 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 from scipy import special
 
+from simulator.errors import short_repr
 from simulator.model.base import DURATION_SCHEMA, Duration, OrAlso, PositiveDuration, Spec, suggest
 
 __all__ = [
@@ -40,6 +41,9 @@ __all__ = [
     "fixed",
 ]
 
+#: Largest lognormal sigma: exp(sigma**2) times a squared duration must stay a float
+#: (real service and repair times have sigma below 3).
+MAX_SIGMA = 10.0
 #: z-score of the 99th percentile of the standard normal distribution.
 _Z99 = 2.3263478740408408
 
@@ -49,13 +53,13 @@ class _ExponentialParams(Spec):
 
 
 class _WeibullParams(Spec):
-    shape: float = Field(gt=0, description="shape k (< 1: infant mortality, > 1: wear-out)")
+    shape: float = Field(ge=0.05, le=100, description="shape k (< 1: infant mortality, > 1: wear-out)")
     scale_s: PositiveDuration = Field(alias="scale", description="scale (characteristic life)")
 
 
 class _LogNormalParams(Spec):
     median_s: PositiveDuration = Field(alias="median")
-    sigma: float | None = Field(default=None, gt=0, description="sigma of the log")
+    sigma: float | None = Field(default=None, gt=0, le=MAX_SIGMA, description="sigma of the log")
     p99_s: PositiveDuration | None = Field(default=None, alias="p99", description="99th percentile")
 
     @model_validator(mode="after")
@@ -64,6 +68,10 @@ class _LogNormalParams(Spec):
             raise PydanticCustomError("spread", "give exactly one of 'sigma' or 'p99' next to 'median'")
         if self.p99_s is not None and self.p99_s <= self.median_s:
             raise PydanticCustomError("spread", "'p99' must be greater than 'median'")
+        if self.p99_s is not None and self.sigma_value > MAX_SIGMA:
+            raise PydanticCustomError(
+                "spread", f"'p99' is too far above 'median' (a sigma above {MAX_SIGMA}: the mean would overflow)"
+            )
         return self
 
     @property
@@ -74,7 +82,7 @@ class _LogNormalParams(Spec):
 
 
 class _GammaParams(Spec):
-    shape: float = Field(gt=0)
+    shape: float = Field(ge=0.01, le=1e6)
     mean_s: PositiveDuration = Field(alias="mean")
 
 
@@ -278,7 +286,7 @@ def _normalise(value: Any) -> Any:
     if family not in _CLASSES:
         raise PydanticCustomError(
             "distribution",
-            f"unknown distribution {family!r}{suggest(family, DIST_FAMILIES)}; expected one of "
+            f"unknown distribution {short_repr(family)}{suggest(family, DIST_FAMILIES)}; expected one of "
             + ", ".join(DIST_FAMILIES),
         )
     if family in _SHORT_PARAM and not isinstance(params, dict):

@@ -3,69 +3,111 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from simulator.errors import ModelError, ModelErrors
+from simulator import units
+from simulator.errors import ModelError, ModelErrors, short_repr
 from simulator.model.spec import Topology
 from simulator.model.validate import check
+from simulator.model.yaml_safe import parse_document
 
-__all__ = ["load", "load_yaml", "from_dict", "errors_from_validation"]
+__all__ = [
+    "load", "load_yaml", "from_dict", "errors_from_validation", "read_text", "max_file_bytes",
+    "DEFAULT_MAX_FILE_BYTES", "MAX_FILE_SIZE_ENV",
+]
 
-_SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc,valid-type]
-    """A safe loader (no Python objects, ever) that refuses duplicate keys."""
-
-
-def _construct_mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict:
-    loader.flatten_mapping(node)
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a mapping key must be a plain value", key_node.start_mark
-            ) from None
-        if key in seen:
-            raise _DuplicateKey(key, key_node.start_mark.line + 1, seen[key])
-        seen[key] = key_node.start_mark.line + 1
-    return {
-        loader.construct_object(k, deep=deep): loader.construct_object(v, deep=deep)
-        for k, v in node.value
-    }
+#: Files larger than this are refused before they are parsed (a topology is a few KB).
+DEFAULT_MAX_FILE_BYTES = 2 * 1024 * 1024
+#: Environment variable that raises (or lowers) the limit, e.g. ``FAILSIM_MAX_FILE_SIZE=50MB``.
+MAX_FILE_SIZE_ENV = "FAILSIM_MAX_FILE_SIZE"
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: Any, line: int, first_line: int) -> None:
-        self.key, self.line, self.first_line = key, line, first_line
+def max_file_bytes() -> int:
+    """The size limit on input files: :data:`MAX_FILE_SIZE_ENV` if set, else 2 MiB."""
+    setting = os.environ.get(MAX_FILE_SIZE_ENV)
+    if setting is None or not setting.strip():
+        return DEFAULT_MAX_FILE_BYTES
+    try:
+        return int(units.parse_bytes(setting))
+    except (units.UnitError, OverflowError):
+        raise ModelError(f"expected a size such as 2MB or 50MiB, got {short_repr(setting)}",
+                         (MAX_FILE_SIZE_ENV,)) from None
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
+def read_text(path: str | os.PathLike[str], what: str = "topology file", max_bytes: int | None = None) -> str:
+    """Read a UTF-8 text file, refusing what is not a regular file or is too large.
+
+    FIFOs, devices and sockets are refused without waiting for a writer; a file over
+    ``max_bytes`` (default :func:`max_file_bytes`) is refused before it is parsed,
+    with the setting that raises the limit.
+    """
+    file = os.fspath(path)
+    limit = max_file_bytes() if max_bytes is None else max_bytes
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(file, flags)
+    except FileNotFoundError:
+        raise ModelError("no such file", file=file) from None
+    except IsADirectoryError:
+        raise ModelError(f"is a directory, expected a {what}", file=file) from None
+    except OSError as exc:
+        raise ModelError(f"cannot read: {exc.strerror}", file=file) from None
+    try:
+        data = _read_regular(fd, file, what, limit)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise ModelError(_too_big(limit), file=file)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelError("not a text file (expected UTF-8 YAML)", file=file) from None
+
+
+def _too_big(limit: int) -> str:
+    return (f"larger than the {units.format_bytes(limit)} limit on input files"
+            f" (raise it with --max-file-size or {MAX_FILE_SIZE_ENV}=SIZE)")
+
+
+def _read_regular(fd: int, file: str, what: str, limit: int) -> bytes:
+    """Up to ``limit + 1`` bytes of an open regular file (others are refused unread)."""
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):
+        raise ModelError(f"is a directory, expected a {what}", file=file)
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device"
+                if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+                else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
+        raise ModelError(f"is {kind}, expected a {what} (a regular file)", file=file)
+    if info.st_size > limit:
+        raise ModelError(_too_big(limit), file=file)
+    chunks, size = [], 0
+    try:
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise ModelError(f"cannot read: {exc.strerror}", file=file) from None
+    return b"".join(chunks)
 
 
 def load_yaml(text: str, file: str | None = None) -> Any:
-    """Parse YAML safely; duplicate keys and syntax errors become :class:`ModelError`."""
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a safe loader subclass
-    except _DuplicateKey as dup:
-        raise ModelError(
-            f"line {dup.line}: duplicate key {dup.key!r} (first defined on line {dup.first_line})",
-            file=file,
-        ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ModelError(f"{where}not valid YAML: {problem}", file=file) from None
+    """Parse one YAML document into plain data (see :mod:`simulator.model.yaml_safe`).
+
+    Raises
+    ------
+    ModelError
+        Syntax errors, duplicate keys, tags other than the plain ones, nesting deeper
+        than 64, aliases expanding too far: one line with the key path, line and column.
+    """
+    return parse_document(text, file)
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
@@ -104,10 +146,12 @@ def errors_from_validation(exc: ValidationError, file: str | None = None) -> lis
         if kind in ("missing",) or kind.endswith("_type") or kind.endswith("_parsing"):
             got = err.get("input")
             if kind != "missing" and not isinstance(got, (dict, list)):
-                message += f", got {got!r}"
+                message += f", got {short_repr(got)}"
         loc = _clean_loc(err["loc"])
         if kind == "unknown_key":
             loc = (*loc, err["ctx"]["key"])
+        elif kind == "number_range":
+            loc = (*loc, err["ctx"]["key"], *err["ctx"]["sub"])
         out.append(ModelError(message, loc, file))
     return out
 
@@ -153,18 +197,7 @@ def load(path: str | os.PathLike[str]) -> Topology:
         ``topologies/x.yaml: services.api.calls[0].service: unknown service 'dbb'``.
     """
     file = os.fspath(path)
-    try:
-        with open(file, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise ModelError("no such file", file=file) from None
-    except IsADirectoryError:
-        raise ModelError("is a directory, expected a topology file", file=file) from None
-    except UnicodeDecodeError:
-        raise ModelError("not a text file (expected UTF-8 YAML)", file=file) from None
-    except OSError as exc:
-        raise ModelError(f"cannot read: {exc.strerror}", file=file) from None
-    data = load_yaml(text, file)
+    data = load_yaml(read_text(file, "topology file"), file)
     if data is None:
         raise ModelError("the file is empty", file=file)
     return from_dict(data, file)

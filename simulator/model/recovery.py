@@ -31,7 +31,7 @@ class ScalingRulesSpec(Spec):
 
     stabilization_s: Duration = Field(default=0.0, alias="stabilization")
     pods: NonNegativeInt = Field(default=4, description="replicas that may be added/removed per period")
-    percent: float = Field(default=100.0, ge=0.0, description="percent of the current replicas per period")
+    percent: float = Field(default=100.0, ge=0.0, le=1e6, description="percent of the current replicas per period")
     period_s: PositiveDuration = Field(default=15.0, alias="period")
 
 

@@ -15,7 +15,7 @@ __all__ = ["DiurnalSpec", "SpikeSpec", "FlashCrowdSpec", "TrafficSpec", "RegionP
 class DiurnalSpec(Spec):
     """A daily sinusoid: ``rate`` is the daily mean, the peak is ``peak_to_trough`` times the trough."""
 
-    peak_to_trough: float = Field(ge=1.0)
+    peak_to_trough: float = Field(ge=1.0, le=1e6)
     peak_hour: float = Field(default=14.0, ge=0.0, lt=24.0, description="hour of the day of the peak, 0-24")
 
 
@@ -25,7 +25,7 @@ class SpikeSpec(Spec):
 
     at_s: Duration = Field(alias="at", description="start, from the beginning of the replication")
     duration_s: PositiveDuration = Field(alias="duration")
-    multiplier: float = Field(gt=0)
+    multiplier: float = Field(gt=0, le=1e6)
     ramp_s: Duration = Field(default=0.0, alias="ramp")
 
     @model_validator(mode="after")
