@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from simulator.backends.flow.model import (
     FlowModel,
@@ -182,22 +182,31 @@ def load_aware_dead_share(p: float, q: Queue, hold: float, ct: float, policy: st
     if n_a <= 0 or n_d <= 0 or q.arrival_alive <= 0.0:
         return p
     lam = q.arrival_alive * q.in_rotation / q.alive  # attempts/s into the service
-    share = p
-    for _ in range(40):
-        lam_d = lam * share / n_d
-        lam_a = lam * (1.0 - share) / n_a
-        got = _least_share(lam_d * ct, lam_a * hold, n_d, n_a, policy, p)
-        if abs(got - share) < 1e-7:
-            break
-        share = 0.5 * (share + got)
-    return share
+
+    def excess(share: float) -> float:  # what the counts give at ``share``, less ``share``: decreasing
+        lam_d, lam_a = lam * share / n_d, lam * (1.0 - share) / n_a
+        return _least_share(lam_d * ct, lam_a * hold, n_d, n_a, policy, p) - share
+
+    lo, hi = 0.0, 1.0
+    for _ in range(32):  # bisection: to 2**-32
+        mid = 0.5 * (lo + hi)
+        if excess(mid) > 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+_GAUSS_X, _GAUSS_W = np.polynomial.legendre.leggauss(12)
+_GAUSS_X, _GAUSS_W = (_GAUSS_X + 1.0) / 2.0, _GAUSS_W / 2.0  # on [0, 1]
 
 
 def _poisson_table(mean: float, top: int) -> tuple[np.ndarray, np.ndarray]:
-    """P(N = m) and P(N >= m) for m = 0..top of a Poisson(mean)."""
-    m = np.arange(top + 2)
-    pmf = stats.poisson.pmf(m, mean)
-    return pmf[: top + 1], stats.poisson.sf(m - 1, mean)[: top + 2]
+    """P(N = m) for m = 0..top and P(N >= m) for m = 0..top + 1 of a Poisson(mean)."""
+    m = np.arange(top + 1, dtype=float)
+    pmf = np.exp(m * math.log(mean) - mean - special.gammaln(m + 1.0)) if mean > 0 else (m == 0).astype(float)
+    at_least = np.concatenate(([1.0], np.maximum(1.0 - np.cumsum(pmf), 0.0)))
+    return pmf, at_least
 
 
 def _least_share(mean_d: float, mean_a: float, n_d: int, n_a: int, policy: str, p: float) -> float:
@@ -209,8 +218,7 @@ def _least_share(mean_d: float, mean_a: float, n_d: int, n_a: int, policy: str, 
         return p * p + 2.0 * p * (1.0 - p) * wins
     # least_outstanding: a given dead replica with m outstanding is picked when every other
     # holds at least m, among the T that hold exactly m evenly: E[1/(1+T)] = ∫ E[x^T] dx
-    x, w = np.polynomial.legendre.leggauss(12)
-    x, w = (x + 1.0) / 2.0, w / 2.0
+    x = _GAUSS_X
     others = (ga[1:, None] + pa[:, None] * x) ** n_a * (gd[1:, None] + pd[:, None] * x) ** (n_d - 1)
-    one = float(np.sum(pd * (others @ w)))
+    one = float(np.sum(pd * (others @ _GAUSS_W)))
     return min(n_d * one, 1.0)
