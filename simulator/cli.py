@@ -513,5 +513,7 @@ def sweep(
 
 
 def main() -> None:
-    """Entry point of the ``failsim`` console script."""
-    app()
+    """Entry point of the ``failsim`` console script (with Ctrl-C handled: ``simulator.interrupt``)."""
+    from simulator.interrupt import main as run_handled
+
+    run_handled(app)
