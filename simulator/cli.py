@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simulator._version import __version__
-from simulator.errors import ModelErrors, SimulatorError
+from simulator.errors import ModelError, ModelErrors, SimulatorError
 
 app = typer.Typer(
     name="failsim",
@@ -96,7 +96,10 @@ def _root(
     """failsim: simulate failures, repairs and outages; estimate availability with CIs."""
 
 
-def _fail(error: SimulatorError) -> typer.Exit:
+def _fail(error: SimulatorError, file: Path | None = None) -> typer.Exit:
+    """One line on stderr, exit 2; an option's refusal names the ``file`` it was about."""
+    if isinstance(error, ModelError) and not isinstance(error, ModelErrors) and error.file is None and file:
+        error = error.with_file(str(file))
     text = error.one_line() if hasattr(error, "one_line") else str(error)
     err.print(text, markup=False, highlight=False)
     return typer.Exit(EXIT_BAD_INPUT)
@@ -228,7 +231,7 @@ def run(
         if output is not None:
             _write_atomic(output, text + "\n")
     except SimulatorError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, file) from None
     except OSError as exc:
         err.print(f"{exc.filename or output}: cannot write: {exc.strerror}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -264,7 +267,7 @@ def check(
                 file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests, scheduler
             )
         except SimulatorError as exc:
-            raise _fail(exc) from None
+            raise _fail(exc, file) from None
         if not results.slo:
             err.print(f"{file}: slo: no targets to check (add slo.availability, slo.latency...)", markup=False)
             raise typer.Exit(EXIT_BAD_INPUT)
@@ -374,7 +377,7 @@ def chaos(
         for path, body in writes:
             _write_atomic(path, body)
     except SimulatorError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, plan_file) from None
     except OSError as exc:
         err.print(f"{exc.filename}: cannot write: {exc.strerror}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -433,7 +436,7 @@ def report(
         page = build_report(results, chaos_results)
         _write_atomic(output, page)
     except SimulatorError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, file) from None
     except OSError as exc:
         err.print(f"{exc.filename or output}: cannot write: {exc.strerror}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -495,7 +498,7 @@ def sweep(
         if output is not None:
             _write_atomic(output, text + "\n")
     except SimulatorError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, file) from None
     except OSError as exc:
         err.print(f"{exc.filename or output}: cannot write: {exc.strerror}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
