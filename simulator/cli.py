@@ -1,7 +1,8 @@
 """The ``failsim`` command: parse options, call the library, render.
 
 Exit codes: 0 success (``check``: every target met), 1 a target missed, 2 bad input
-(one line on stderr naming the file and key path), 3 a target inconclusive.
+(one line on stderr naming the file and key path), 3 a target inconclusive, 130 (143)
+interrupted by SIGINT (SIGTERM): see :mod:`simulator.interrupt`.
 """
 
 from __future__ import annotations
