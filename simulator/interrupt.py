@@ -98,8 +98,11 @@ def main(entry: Callable[[], Any] | None = None) -> None:
         entry()
     except SystemExit as exc:  # the CLI framework turns KeyboardInterrupt into exit 130
         code = exc.code
-    except KeyboardInterrupt:
-        code = 130
+    except BaseException:
+        # after an interrupt, whatever comes out is its consequence (an extension module
+        # interrupted while it loads raises ImportError, say): the one line below says it
+        if interrupted() is None:
+            raise
     signum = interrupted()
     if signum is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing left to interrupt

@@ -180,3 +180,31 @@ def test_watchdog_ends_a_worker_whose_parent_died_without_the_death_signal():
             os.kill(worker, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+CONVERTED = """
+import os, signal, time
+from simulator import interrupt
+
+def entry():
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(30)
+    except KeyboardInterrupt:  # what an extension module interrupted while it loads does
+        raise ImportError("initialization failed") from None
+
+interrupt.main(entry)
+"""
+
+
+def test_an_exception_caused_by_the_interrupt_is_not_a_traceback():
+    """An interrupt turned into another exception on its way out (ImportError from a module
+    being loaded) still ends as exit 130 and the one line."""
+
+    def reset() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    out = subprocess.run([sys.executable, "-c", CONVERTED], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         preexec_fn=reset)
+    assert out.returncode == 130, out.stderr
+    assert out.stderr.strip().splitlines() == ["failsim: interrupted by SIGINT"]
