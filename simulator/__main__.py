@@ -1,6 +1,6 @@
 """``python -m simulator`` is the ``failsim`` command."""
 
-from simulator.cli import main
+from simulator.interrupt import main
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,8 @@
 """The ``failsim`` command: parse options, call the library, render.
 
 Exit codes: 0 success (``check``: every target met), 1 a target missed, 2 bad input
-(one line on stderr naming the file and key path), 3 a target inconclusive.
+(one line on stderr naming the file and key path), 3 a target inconclusive, 130 (143)
+interrupted by SIGINT (SIGTERM): see :mod:`simulator.interrupt`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simulator._version import __version__
-from simulator.errors import ModelErrors, SimulatorError
+from simulator.errors import ModelError, ModelErrors, SimulatorError
 from simulator.model.loader import MAX_FILE_SIZE_ENV
 
 app = typer.Typer(
@@ -107,7 +108,10 @@ def _root(
         os.environ[MAX_FILE_SIZE_ENV] = max_file_size
 
 
-def _fail(error: SimulatorError) -> typer.Exit:
+def _fail(error: SimulatorError, file: Path | None = None) -> typer.Exit:
+    """One line on stderr, exit 2; an option's refusal names the ``file`` it was about."""
+    if isinstance(error, ModelError) and not isinstance(error, ModelErrors) and error.file is None and file:
+        error = error.with_file(str(file))
     text = error.one_line() if hasattr(error, "one_line") else str(error)
     err.print(text, markup=False, highlight=False)
     return typer.Exit(EXIT_BAD_INPUT)
@@ -239,7 +243,7 @@ def run(
         if output is not None:
             _write_atomic(output, text + "\n")
     except SimulatorError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, file) from None
     except OSError as exc:
         err.print(f"{exc.filename or output}: cannot write: {exc.strerror}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -275,7 +279,7 @@ def check(
                 file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests, scheduler
             )
         except SimulatorError as exc:
-            raise _fail(exc) from None
+            raise _fail(exc, file) from None
         if not results.slo:
             err.print(f"{file}: slo: no targets to check (add slo.availability, slo.latency...)", markup=False)
             raise typer.Exit(EXIT_BAD_INPUT)
@@ -385,7 +389,7 @@ def chaos(
         for path, body in writes:
             _write_atomic(path, body)
     except SimulatorError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, plan_file) from None
     except OSError as exc:
         err.print(f"{exc.filename}: cannot write: {exc.strerror}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -444,7 +448,7 @@ def report(
         page = build_report(results, chaos_results)
         _write_atomic(output, page)
     except SimulatorError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, file) from None
     except OSError as exc:
         err.print(f"{exc.filename or output}: cannot write: {exc.strerror}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -506,7 +510,7 @@ def sweep(
         if output is not None:
             _write_atomic(output, text + "\n")
     except SimulatorError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, file) from None
     except OSError as exc:
         err.print(f"{exc.filename or output}: cannot write: {exc.strerror}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -524,5 +528,7 @@ def sweep(
 
 
 def main() -> None:
-    """Entry point of the ``failsim`` console script."""
-    app()
+    """Entry point of the ``failsim`` console script (with Ctrl-C handled: ``simulator.interrupt``)."""
+    from simulator.interrupt import main as run_handled
+
+    run_handled(app)

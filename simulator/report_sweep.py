@@ -13,6 +13,13 @@ def _f(x: Any, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
 
+def _ci(pair: Any, fmt: str) -> str:
+    """``[lo, hi]``, or ``-`` when there is no interval (or a bound is unknown)."""
+    if pair is None or any(x is None for x in pair):
+        return "-"
+    return f"[{pair[0]:{fmt}}, {pair[1]:{fmt}}]"
+
+
 def variants_table(res) -> tuple[list[str], list[list[str]]]:
     """One row per variant: availability, p99, monthly cost, TCO, verdict, frontier marks."""
     headers = ["variant", "availability", "95% CI", "nines", "p99", "infra $/month", "TCO $/year", "SLO", ""]
@@ -38,10 +45,7 @@ def differences_table(res) -> tuple[list[str], list[list[str]]]:
                 continue
             v = d[key]
             fmt = ".3g"
-            paired = "-" if v["ci95"] is None else f"[{v['ci95'][0]:{fmt}}, {v['ci95'][1]:{fmt}}]"
-            indep = "-" if v["independent_ci95"] is None else (
-                f"[{v['independent_ci95'][0]:{fmt}}, {v['independent_ci95'][1]:{fmt}}]"
-            )
+            paired, indep = _ci(v["ci95"], fmt), _ci(v["independent_ci95"], fmt)
             gain = "-" if v["gain"] is None else f"{v['gain']:.1f}x"
             nine = _f(d["per_extra_nine"], ",.0f") if key == "tco_per_year" else ""
             rows.append([d["variant"], key, _f(v["difference"], fmt), paired, indep, gain, nine])

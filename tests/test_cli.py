@@ -260,7 +260,7 @@ def test_run_bad_horizon_option(tmp_path):
     """A malformed --horizon exits 2 with one line naming the option."""
     path = write_topology(tmp_path, "ok")
     line = assert_one_error_line(invoke("run", path, "-n", "2", "--horizon", "30x"))
-    assert line.startswith("horizon: ")
+    assert line.startswith(f"{path}: horizon: ")
     assert "'30x'" in line
 
 

@@ -23,6 +23,7 @@ from simulator.engine import fast
 from simulator.engine.plan import Plan
 from simulator.engine.replication import ReplicationRecord, run_replication
 from simulator.errors import ModelError
+from simulator.interrupt import worker_init
 from simulator.rng import replication_seed
 
 __all__ = ["EXECUTORS", "Task", "run_chunk", "chunks", "execute", "run_jobs", "check_executor", "dask_client", "slots",
@@ -171,10 +172,17 @@ def execute(
         for k, task in enumerate(tasks):
             finished(k, run_chunk(*task))
     elif executor == "processes":
-        with ProcessPoolExecutor(max_workers=min(slots(executor, workers), len(tasks))) as pool:
+        pool = ProcessPoolExecutor(
+            max_workers=min(slots(executor, workers), len(tasks)), initializer=worker_init, initargs=(os.getpid(),)
+        )
+        try:
             futures = {pool.submit(run_chunk, *task): k for k, task in enumerate(tasks)}
             for fut in as_completed(futures):
                 finished(futures[fut], fut.result())
+        except BaseException:
+            _stop(pool)
+            raise
+        pool.shutdown()
     else:
         from dask.distributed import as_completed as dask_completed
 
@@ -186,6 +194,18 @@ def execute(
             for fut in futures:
                 fut.release()
     return out  # type: ignore[return-value]
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """End ``pool`` now: on an error or an interrupt nobody wants the running tasks' results."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+    else:  # before 3.14 the workers are reachable only through the pool's process table
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            if process.is_alive():
+                process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 class ETA:

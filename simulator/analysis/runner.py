@@ -204,7 +204,21 @@ def prepare(
     warmup: float | str | None = None, backend: str = "auto", max_requests: float | None = MAX_REQUESTS,
     timeline: float | str | None = None,
 ) -> tuple[Plan, str, int, int]:
-    """Check the run's options and compile the plan: ``(plan, backend, seed, replications)``."""
+    """Check the run's options and compile the plan: ``(plan, backend, seed, replications)``.
+
+    A refusal names the model's file, as every error about the input does."""
+    try:
+        return _prepare(model, replications, seed, horizon, warmup, backend, max_requests, timeline)
+    except ModelError as exc:
+        if exc.file is None and model.source:
+            raise exc.with_file(model.source) from None
+        raise
+
+
+def _prepare(
+    model: Topology, replications: int | None, seed: int | None, horizon: float | str | None,
+    warmup: float | str | None, backend: str, max_requests: float | None, timeline: float | str | None,
+) -> tuple[Plan, str, int, int]:
     n = model.replications if replications is None else int(replications)
     if n < 1:
         raise ModelError("must be at least 1", ("replications",))

@@ -26,6 +26,7 @@ from simulator.model.base import suggest
 from simulator.model.edit import _TOKEN, apply_setting
 from simulator.model.loader import from_dict
 from simulator.model.spec import Topology
+from simulator.model.sweeps import unpaired
 
 __all__ = ["sweep", "apply_setting", "expand", "parse_set_option"]  # apply_setting: from simulator.model.edit
 
@@ -140,9 +141,16 @@ def sweep(
     names = [name for name, _ in named]
     if baseline is not None and baseline not in names:  # before anything runs
         raise ModelError(f"unknown variant {baseline!r}{suggest(baseline, names)}", ("sweep", "baseline"), model.source)
+    for _, settings in named:  # before anything runs
+        for path in settings:
+            if (why := unpaired(path)) is not None:
+                raise ModelError(why, ("sweep", path.strip()), model.source)
     base_doc = model.model_dump(mode="json", by_alias=True, exclude={"sweep"})
     models = [_variant_model(base_doc, name, settings, model.source) for name, settings in named]
     prepared = [prepare(m, replications, seed, horizon, warmup, backend, max_requests) for m in models]
+    if len({(s, n) for _, _, s, n in prepared}) > 1:  # the pairing below needs it whatever changed them
+        raise ModelError("the variants would run different replications or seeds; they cannot be paired",
+                         ("sweep",), model.source)
     if progress is True:
         progress = _stderr_progress()
     start = time.perf_counter()

@@ -265,8 +265,8 @@ class SweepResults:
                     rows.append({
                         "variant": d["variant"], "figure": key, "difference": v["difference"],
                         "ci95_lo": v["ci95"][0] if v["ci95"] else None, "ci95_hi": v["ci95"][1] if v["ci95"] else None,
-                        "independent_lo": v["independent_ci95"][0] if v["ci95"] else None,
-                        "independent_hi": v["independent_ci95"][1] if v["ci95"] else None,
+                        "independent_lo": v["independent_ci95"][0] if v["independent_ci95"] else None,
+                        "independent_hi": v["independent_ci95"][1] if v["independent_ci95"] else None,
                         "gain": v["gain"],
                     })
         return pd.DataFrame(rows)

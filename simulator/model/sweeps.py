@@ -10,6 +10,7 @@ validated, when the sweep is built (:mod:`simulator.analysis.sweep`).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -17,7 +18,21 @@ from pydantic_core import PydanticCustomError
 
 from simulator.model.base import Name, Spec
 
-__all__ = ["VariantSpec", "SweepSpec"]
+__all__ = ["VariantSpec", "SweepSpec", "UNPAIRED", "unpaired"]
+
+#: Keys a sweep cannot change: variants are compared replication by replication, on the
+#: same seeds, so they must run the same replications with the same root seed.
+UNPAIRED = {
+    "replications": "a sweep compares variants replication by replication, so they all run the same "
+                    "replications (set them for every variant with -n / replications=)",
+    "seed": "a sweep compares variants on common random numbers, so they all run with the same seed "
+            "(set it for every variant with --seed / seed=)",
+}
+
+
+def unpaired(path: str) -> str | None:
+    """Why a sweep cannot set ``path`` (its first key is in :data:`UNPAIRED`), or None."""
+    return UNPAIRED.get(re.split(r"[.\[]", path.strip(), maxsplit=1)[0])
 
 
 class VariantSpec(Spec):
@@ -41,6 +56,9 @@ class SweepSpec(Spec):
         for path, values in self.grid.items():
             if not values:
                 raise PydanticCustomError("sweep", f"'grid.{path}' has no values")
+        for path in [*self.grid, *(p for v in self.variants for p in v.set)]:
+            if (why := unpaired(path)) is not None:
+                raise PydanticCustomError("sweep", f"cannot sweep '{path}': {why}")
         names = [v.name for v in self.variants]
         if len(set(names)) != len(names):
             raise PydanticCustomError("sweep", "two variants have the same name")

@@ -100,6 +100,8 @@ class _Grid:
     Levels are 5 % steps of the rate; the weight of a stretch is the exact integral of
     the rate divided by its level's representative rate (so request counts are right
     while latencies come from the level's solution), counted inside the window only.
+    Figures about time (busy workers, an open breaker) take the stretch's time instead,
+    :meth:`level_times`: weighted by the rate they would exceed what time allows.
     """
 
     def __init__(self, rates: list[RateFunction], t0: float, end: float) -> None:
@@ -118,14 +120,14 @@ class _Grid:
         per_s = (mult * base[:, None]).sum(axis=0) / ((LEVEL**lv) * base[:, None]).sum(axis=0)
         inside = np.clip(np.minimum(grid[1:], end) - np.maximum(grid[:-1], t0), 0.0, None)
         self.grid, self.step, self.per_s = grid, step, per_s
-        self.weights = per_s * inside
+        self.weights, self.inside = per_s * inside, inside
         shifted = lv - lv.min(axis=1, keepdims=True)
         radix = shifted.max(axis=1) + 1
         flat = np.ravel_multi_index(tuple(shifted), tuple(radix))  # one integer per combination
         uniq, self.code = np.unique(flat, return_inverse=True)
         combos = np.array(np.unravel_index(uniq, tuple(radix))) + lv.min(axis=1, keepdims=True)
         self.levels = [tuple(int(x) for x in combos[:, k]) for k in range(combos.shape[1])]
-        self._by_level: tuple | None = None
+        self._by_level: dict[bool, tuple] = {}
 
     def level_list(self) -> list[tuple]:
         """Every combination of levels, in the order of :meth:`level_weights`' columns."""
@@ -136,25 +138,32 @@ class _Grid:
         stretch, columns as :meth:`level_list`)."""
         if self.homogeneous:
             return np.clip(np.minimum(b, self.end) - np.maximum(a, self.t0), 0.0, None)[:, None]
-        return np.maximum(self._cumulative(b) - self._cumulative(a), 0.0)
+        return np.maximum(self._cumulative(b, False) - self._cumulative(a, False), 0.0)
 
-    def _cumulative(self, t: np.ndarray) -> np.ndarray:
-        """Weight of each level combination counted before each time in ``t``."""
-        if self._by_level is None:
+    def level_times(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Seconds of each stretch inside the window, by level combination (as :meth:`level_weights`)."""
+        if self.homogeneous:
+            return self.level_weights(a, b)
+        return np.maximum(self._cumulative(b, True) - self._cumulative(a, True), 0.0)
+
+    def _cumulative(self, t: np.ndarray, timed: bool) -> np.ndarray:
+        """Weight (``timed``: seconds) of each level combination counted before each time in ``t``."""
+        weights, per_s = (self.inside, np.ones_like(self.per_s)) if timed else (self.weights, self.per_s)
+        if timed not in self._by_level:
             # runs of cells at one level: each run's start, its level, and the weight of
             # every level before it; within a run, the running weight of all cells
             starts = np.flatnonzero(np.diff(self.code, prepend=-1))
             before = np.zeros((len(starts), len(self.levels)))
-            run_w = np.add.reduceat(self.weights, starts)
+            run_w = np.add.reduceat(weights, starts)
             np.add.at(before, (np.arange(1, len(starts)), self.code[starts[:-1]]), run_w[:-1])
-            cum = np.concatenate(([0.0], np.cumsum(self.weights)))
-            self._by_level = (starts, np.cumsum(before, axis=0), cum)
-        starts, before, cum = self._by_level
-        i = np.minimum((t / self.step).astype(np.intp), len(self.weights) - 1)
+            cum = np.concatenate(([0.0], np.cumsum(weights)))
+            self._by_level[timed] = (starts, np.cumsum(before, axis=0), cum)
+        starts, before, cum = self._by_level[timed]
+        i = np.minimum((t / self.step).astype(np.intp), len(weights) - 1)
         run = np.searchsorted(starts, i, side="right") - 1
         out = before[run]
         part = np.clip(np.minimum(t, self.end) - np.maximum(self.grid[i], self.t0), 0.0, None)
-        out[np.arange(len(t)), self.code[i]] += (cum[i] - cum[starts[run]]) + self.per_s[i] * part
+        out[np.arange(len(t)), self.code[i]] += (cum[i] - cum[starts[run]]) + per_s[i] * part
         return out
 
     def pieces(self, a: float, b: float) -> Iterator[tuple[float, float, tuple, float]]:
@@ -185,20 +194,40 @@ class _Totals:
         self.names = fm.layout.scopes
         self.edge_names = fm.layout.edge_names
         self.vec = np.zeros(fm.layout.size)
+        lay = fm.layout
+        at = {int(x): k for k, x in enumerate(lay.fixed)}
+        # figures about time, at their place in ``Solution.fixed``: busy workers of each
+        # service (at most its alive replicas' workers), time each edge's breaker is open
+        self.busy_at = np.array([at[o + 2] for o in lay.service_at], dtype=np.intp)
+        self.workers = np.array([float(s.workers) for s in fm.services])
+        self.open_at = np.array([at[lay.edge_at[e] + EDGE_KEYS.index("breaker_open")] for e in lay.edge_names],
+                                dtype=np.intp)
 
-    def add(self, sol: Solution, seconds: float) -> None:
-        if seconds > 0:
-            self.add_many([sol], [seconds])
+    def add(self, sol: Solution, seconds: float, time_s: float, state: tuple) -> None:
+        if seconds > 0 or time_s > 0:
+            self.add_many([sol], [seconds], [time_s], [state])
 
-    def add_many(self, sols: list[Solution], seconds: list[float]) -> None:
-        """Add each solution's time at once: the scalar figures as one matrix product,
-        each distinct histogram once with the sum of its coefficients."""
+    def add_many(self, sols: list[Solution], seconds: list[float], times: list[float], states: list[tuple]) -> None:
+        """Add each solution at once: ``seconds`` weigh the counts (requests, outcomes:
+        the rate's integral over the level's rate), ``times`` the figures about time in
+        the state ``states[k]`` solved: the time an edge's breaker is open, and the bound of
+        the busy workers, which follow the rate (the count weight) up to every alive
+        replica's workers all the time (a saturated level weighted by the rate would be
+        busy longer than it lasted). The scalar figures as one matrix product, each
+        distinct histogram once with the sum of its coefficients."""
         if not sols:
             return
         lay = self.fm.layout
         sec = np.asarray(seconds, dtype=float)
+        time_s = np.asarray(times, dtype=float)
+        fixed = np.array([sol.fixed for sol in sols])
+        scaled = sec[:, None] * fixed
+        scaled[:, self.open_at] = time_s[:, None] * fixed[:, self.open_at]
+        alive = np.array([[sum(a for a, _ in zones) for zones in state] for state in states], dtype=float)
+        most = time_s[:, None] * alive.reshape(len(sols), -1) * self.workers
+        scaled[:, self.busy_at] = np.minimum(scaled[:, self.busy_at], most)
         # summed row by row (not a BLAS product, whose order of additions may vary)
-        self.vec[lay.fixed] += np.sum(sec[:, None] * np.array([sol.fixed for sol in sols]), axis=0)
+        self.vec[lay.fixed] += np.sum(scaled, axis=0)
         ids = np.concatenate([sol.hist_ids for sol in sols])
         coefs = np.concatenate([sol.hist_coefs for sol in sols]) * np.repeat(sec, [len(sol.hist_ids) for sol in sols])
         lay.add_hists(self.vec, ids, coefs)
@@ -279,7 +308,7 @@ class _Replay:
         self.changes = changes
         self.backlog: dict[int, list[float]] = {}  # service -> [requests waiting, replicas holding them]
         self.totals = _Totals(fm)
-        self.steady: dict[tuple, float] = {}
+        self.steady: dict[tuple, np.ndarray] = {}  # (state, rates) -> [count weight, seconds]
         self.timeline = Timeline(plan.timeline_s, plan.end_s) if plan.timeline_s else None
         self._rates: dict[tuple, tuple] = {}
 
@@ -408,7 +437,7 @@ class _Replay:
             for j in range(len(a)):
                 self._pieces(float(a[j]), float(b[j]), states[sid[j]], grid)
             return
-        w = grid.level_weights(a, b)
+        w, tw = grid.level_weights(a, b), grid.level_times(a, b)
         rates = [self.rates(levels) for levels in grid.level_list()]
         light, unsafe = self._classify(states, sid, w, rates, grid)
         bulk = np.ones(len(a), dtype=bool)
@@ -416,7 +445,7 @@ class _Replay:
             if self.backlog or unsafe[j]:
                 bulk[j] = False
                 self._pieces(float(a[j]), float(b[j]), states[sid[j]], grid)
-        self._add_steady(states, sid[bulk], w[bulk], light, rates)
+        self._add_steady(states, sid[bulk], w[bulk], tw[bulk], light, rates)
 
     def _classify(self, states, sid, w, rates, grid) -> tuple[list, np.ndarray]:
         """Each state's reference rates when one solution, scaled by the rate, stands for
@@ -455,23 +484,31 @@ class _Replay:
         unsafe = (nz & overloaded[sid]).any(axis=1)
         return light, unsafe
 
-    def _add_steady(self, states, sid, w, light, rates) -> None:
-        """Add the steady time of the intervals ``sid`` (their weights ``w``) by state and level."""
+    def _weigh(self, key: tuple, count: float, seconds: float) -> None:
+        got = self.steady.get(key)
+        if got is None:
+            got = self.steady[key] = np.zeros(2)
+        got += (count, seconds)
+
+    def _add_steady(self, states, sid, w, tw, light, rates) -> None:
+        """Add the steady time of the intervals ``sid`` (their weights ``w``, their seconds
+        ``tw``) by state and level."""
         is_light = np.array([x is not None for x in light], dtype=bool)
         if is_light.any():
             total = np.array([sum(r) for r in rates])
             ref = np.array([sum(x) if x is not None else 1.0 for x in light])
             sel = is_light[sid]
             lw = np.bincount(sid[sel], weights=(w[sel] @ total) / ref[sid[sel]], minlength=len(states))
+            lt = np.bincount(sid[sel], weights=tw[sel].sum(axis=1), minlength=len(states))
             for s in np.flatnonzero(lw > 0):  # lightly loaded: counts scale with the rate
-                key = (states[s], light[s])
-                self.steady[key] = self.steady.get(key, 0.0) + float(lw[s])
+                self._weigh((states[s], light[s]), float(lw[s]), float(lt[s]))
         sel = ~is_light[sid]
         by_level = np.zeros((len(states), len(rates)))
         np.add.at(by_level, sid[sel], w[sel])
+        time_by_level = np.zeros((len(states), len(rates)))
+        np.add.at(time_by_level, sid[sel], tw[sel])
         for s, k in zip(*np.nonzero(by_level > 0), strict=True):
-            key = (states[s], rates[k])
-            self.steady[key] = self.steady.get(key, 0.0) + float(by_level[s, k])
+            self._weigh((states[s], rates[k]), float(by_level[s, k]), float(time_by_level[s, k]))
 
     def _pieces(self, a: float, b: float, state: tuple, grid: _Grid) -> None:
         for start, stop, levels, per_s in grid.pieces(a, b):
@@ -482,7 +519,7 @@ class _Replay:
         t = a
         while t < b:
             if not self.backlog and not self.solution(state, rates).overloaded:
-                self.steady[(state, rates)] = self.steady.get((state, rates), 0.0) + self._in_window(t, b) * per_s
+                self._weigh((state, rates), self._in_window(t, b) * per_s, self._in_window(t, b))
                 self._on_timeline(self.solution(state, rates), t, b, per_s)
                 return
             dt = min(1.0, b - t)
@@ -501,7 +538,7 @@ class _Replay:
                     self.backlog[s] = [q, holders]
                 else:
                     self.backlog.pop(s, None)
-            self.totals.add(sol, self._in_window(t, t + dt) * per_s)
+            self.totals.add(sol, self._in_window(t, t + dt) * per_s, self._in_window(t, t + dt), state)
             self._on_timeline(sol, t, t + dt, per_s)
             t += dt
 
@@ -532,7 +569,8 @@ class _Replay:
 
     def finish(self) -> dict:
         keys = list(self.steady)
-        self.totals.add_many([self.solution(*key) for key in keys], [self.steady[key] for key in keys])
+        self.totals.add_many([self.solution(*key) for key in keys], [float(self.steady[k][0]) for k in keys],
+                             [float(self.steady[k][1]) for k in keys], [key[0] for key in keys])
         return self.totals.snapshot(self.plan)
 
 
