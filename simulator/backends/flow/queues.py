@@ -187,14 +187,30 @@ def load_aware_dead_share(p: float, q: Queue, hold: float, ct: float, policy: st
         lam_d, lam_a = lam * share / n_d, lam * (1.0 - share) / n_a
         return _least_share(lam_d * ct, lam_a * hold, n_d, n_a, policy, p) - share
 
-    lo, hi = 0.0, 1.0
-    for _ in range(32):  # bisection: to 2**-32
-        mid = 0.5 * (lo + hi)
-        if excess(mid) > 0.0:
-            lo = mid
+    # the root of a decreasing function on [0, 1]: regula falsi, Illinois variant
+    a, b = 0.0, 1.0
+    fa, fb = excess(a), excess(b)
+    if fa <= 0.0:
+        return 0.0
+    if fb >= 0.0:
+        return 1.0
+    side = 0
+    for _ in range(60):
+        c = (a * fb - b * fa) / (fb - fa)
+        fc = excess(c)
+        if abs(fc) < 1e-10 or b - a < 1e-10:
+            return c
+        if fc > 0.0:
+            a, fa = c, fc
+            if side == -1:
+                fb *= 0.5
+            side = -1
         else:
-            hi = mid
-    return 0.5 * (lo + hi)
+            b, fb = c, fc
+            if side == 1:
+                fa *= 0.5
+            side = 1
+    return 0.5 * (a + b)
 
 
 _GAUSS_X, _GAUSS_W = np.polynomial.legendre.leggauss(12)
