@@ -81,8 +81,18 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
+def _quiet_unraisable(unraisable: Any, _default: Callable[[Any], None] = sys.unraisablehook) -> None:
+    """An interrupt raised where Python can only print it ("Exception ignored in": an
+    at-fork hook, a finalizer) is swallowed there; the grace timer still ends the
+    command with its one line. Anything else is printed as usual."""
+    if interrupted() is not None and isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return
+    _default(unraisable)
+
+
 def handle_signals() -> None:
     """Turn SIGINT and SIGTERM into :class:`Interrupted` in the main thread (see the module)."""
+    sys.unraisablehook = _quiet_unraisable
     for signum in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup-style ignores stay ignored
             signal.signal(signum, _on_signal)
