@@ -18,6 +18,7 @@ from simulator.engine.plan import SYSTEM, Plan, compile_plan, unfailing_scopes
 from simulator.engine.replication import ReplicationRecord
 from simulator.errors import ModelError, SimulatorError
 from simulator.model.spec import Topology
+from simulator.provenance import library_versions
 from simulator.results import Results, RunInfo
 from simulator.units import UnitError, parse_duration
 
@@ -242,5 +243,6 @@ def make_results(
         cost_model=cost_model(model),
         unfailing=(unfailing := unfailing_scopes(plan))[0],
         own_unfailing=unfailing[1],
+        libraries=library_versions(),
     )
     return Results(info, records, wall_s=wall_s, model=model)

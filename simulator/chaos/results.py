@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from simulator._version import __version__
+from simulator.provenance import library_versions
 from simulator.chaos.compile import Experiment
 from simulator.chaos.measure import window_values, windows
 from simulator.chaos.run import SAMPLES, ChaosRecord
@@ -234,6 +235,7 @@ class ChaosResults:
             "title": exp.plan.title,
             "topology": exp.topology.name,
             "version": __version__,
+            "versions": {"failsim": __version__, **library_versions()},
             "seed": self.seed,
             "replications": self.replications,
             "duration_s": exp.end_s,
