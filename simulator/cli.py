@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from simulator._version import __version__
+from simulator.analysis.budget import check_model
+from simulator.cli_options import MaxMemoryOpt, MaxTimeOpt, estimate_notice
 from simulator.errors import ModelErrors, SimulatorError
 
 app = typer.Typer(
@@ -142,7 +144,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def _simulate(
     file: Path, replications, horizon, warmup, seed, executor, workers, progress,
-    backend: str = "auto", max_requests: float = 5e7, scheduler: str | None = None, model=None,
+    backend: str = "auto", max_requests: float = 5e7, scheduler: str | None = None, model=None, limits=(None, None),
 ):
     """Run ``file`` (its ``model`` when the caller has loaded it already) with a progress bar."""
     import simulator
@@ -152,7 +154,8 @@ def _simulate(
         return simulator.run(
             model, replications=replications, seed=seed, horizon=horizon, warmup=warmup,
             executor=executor, workers=workers, progress=update, backend=backend, max_requests=max_requests,
-            scheduler=scheduler,
+            scheduler=scheduler, max_memory=limits[0] or "auto", max_time=limits[1] or "auto",
+            on_estimate=estimate_notice(err, str(file)),
         )
 
 
@@ -214,6 +217,7 @@ def run(
     ] = None,
     backend: BackendOpt = "auto",
     max_requests: MaxRequestsOpt = 5e7,
+    max_memory: MaxMemoryOpt = None, max_time: MaxTimeOpt = None,
     executor: ExecutorOpt = "processes",
     workers: WorkersOpt = None,
     progress: ProgressOpt = True,
@@ -222,7 +226,8 @@ def run(
     """Simulate a topology and report availability, downtime, outages, requests, latency and SLO verdicts."""
     try:
         results = _simulate(
-            file, replications, horizon, warmup, seed, executor, workers, progress, backend, max_requests, scheduler
+            file, replications, horizon, warmup, seed, executor, workers, progress, backend, max_requests, scheduler,
+            limits=(max_memory, max_time),
         )
         text = results.to_json()
         if output is not None:
@@ -246,6 +251,7 @@ def check(
     seed: SeedOpt = None,
     backend: BackendOpt = "auto",
     max_requests: MaxRequestsOpt = 5e7,
+    max_memory: MaxMemoryOpt = None, max_time: MaxTimeOpt = None,
     executor: ExecutorOpt = "processes",
     workers: WorkersOpt = None,
     progress: ProgressOpt = True,
@@ -261,7 +267,8 @@ def check(
     for file in files:
         try:
             results = _simulate(
-                file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests, scheduler
+                file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests, scheduler,
+                limits=(max_memory, max_time),
             )
         except SimulatorError as exc:
             raise _fail(exc) from None
@@ -292,6 +299,7 @@ def validate(
     for file in files:
         try:
             model = simulator.load(file)
+            check_model(model)
         except ModelErrors as exc:
             for e in exc.errors:
                 err.print(e.one_line(), markup=False, highlight=False)
@@ -332,6 +340,7 @@ def chaos(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     progress: ProgressOpt = True,
+    max_memory: MaxMemoryOpt = None, max_time: MaxTimeOpt = None,
 ) -> None:
     """Run a chaos plan: inject its faults, measure detection, failover, recovery (RTO), data lost (RPO).
 
@@ -360,6 +369,7 @@ def chaos(
             results = chaos_lib.run_chaos(
                 model, plan, replications=replications, seed=seed, duration=duration,
                 executor=executor, workers=workers, progress=update, scheduler=scheduler,
+                max_memory=max_memory or "auto", max_time=max_time or "auto",
             )
         text = results.to_json()
         writes = []
@@ -400,6 +410,7 @@ def report(
     seed: SeedOpt = None,
     backend: BackendOpt = "auto",
     max_requests: MaxRequestsOpt = 5e7,
+    max_memory: MaxMemoryOpt = None, max_time: MaxTimeOpt = None,
     chaos_replications: Annotated[
         int | None, typer.Option("--chaos-replications", help="Replications of the plan (default: the plan's).", min=1)
     ] = None,
@@ -421,7 +432,8 @@ def report(
             plan = chaos_lib.load_plan(plan_file)
             chaos_lib.compile_experiment(model, plan)
         results = _simulate(
-            file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests, scheduler, model
+            file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests, scheduler, model,
+            (max_memory, max_time),
         )
         chaos_results = None
         if plan is not None:
@@ -468,6 +480,7 @@ def sweep(
     output: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the JSON sweep result to this file.")] = None,
     backend: BackendOpt = "auto",
     max_requests: MaxRequestsOpt = 5e7,
+    max_memory: MaxMemoryOpt = None, max_time: MaxTimeOpt = None,
     executor: ExecutorOpt = "processes",
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
@@ -489,6 +502,7 @@ def sweep(
             res = simulator.sweep(
                 model, grid, baseline=baseline, replications=replications, seed=seed, horizon=horizon,
                 warmup=warmup, backend=backend, max_requests=max_requests, executor=executor, workers=workers,
+                max_memory=max_memory or "auto", max_time=max_time or "auto",
                 scheduler=scheduler, progress=update,
             )
         text = res.to_json()
@@ -514,4 +528,8 @@ def sweep(
 
 def main() -> None:
     """Entry point of the ``failsim`` console script."""
-    app()
+    try:
+        app()
+    except MemoryError:
+        err.print("failsim: out of memory; lower --replications or --horizon", markup=False, highlight=False)
+        sys.exit(EXIT_BAD_INPUT)
