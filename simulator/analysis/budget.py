@@ -16,14 +16,29 @@ the compiled plan:
   (a few kB each; traffic backends keep latency histograms per scope).
 
 The constants were measured on this project's development machine (2 shared cores,
-Python 3.11, numpy 2.4), with ``topologies/three-tier.yaml`` and
-``topologies/shop-two-regions.yaml`` at 1 to 2000 replications and horizons from an
-hour to 100 years (wall time of serial runs, peak RSS above the import's):
-fast ≈ 1 µs and 200 B per event; engine ≈ 25 µs per event; requests ≈ 15 µs per
-request; flow ≈ 0.1 ms per state change and 110 B per grid cell, and an overloaded
-flow ≈ 0.24 ms and 240 B per backlogged second (``three-tier`` at 1M/s: 22 s and
-+100 MB per simulated day). Estimates are meant to be right within a factor of about
-three: enough to refuse what cannot fit, not a forecast.
+Python 3.11, numpy 2.4) with serial runs of the bundled topologies (wall time, peak RSS;
+the interpreter with its imports is about 130 MB): fast ≈ 1 µs and 200 B per event of a
+chunk; engine ≈ 6 µs per event; requests ≈ 15 µs per request (attempts at every
+service); flow ≈ 0.1 ms per state change plus 0.4 µs and 110 B per traffic-grid cell,
+and an overloaded flow ≈ 0.24 ms and 240 B per backlogged second. Estimate against
+measurement (serial):
+
+=====================================  ===================  ===================
+run                                    estimate             measured
+=====================================  ===================  ===================
+three-tier, fast, 2000 × 1y            0.85 s, 156 MB       0.60 s, 143 MB
+three-tier, fast, 20 × 100y            0.76 s, 301 MB       1.14 s, 290 MB
+shop-two-regions, fast, 2000 × 1y      1.20 s, 157 MB       1.12 s, 156 MB
+three-tier, engine, 20 × 10y           0.45 s, 151 MB       0.30-0.35 s, 132 MB
+three-tier, flow, 2 × 10y              5.0 s, 729 MB        4.1-5.1 s, 730 MB
+shop-two-regions, flow, 10 × 1y        2.7 s, 209 MB        1.2-1.5 s, 235 MB
+storefront-ha, flow, 4 × 1y            0.95 s, 208 MB       1.8 s, 258 MB
+three-tier, flow, 1 × 1d at 1M/s       21 s, 180 MB         9.6-22 s, 233 MB
+three-tier, requests, 1 × 10m          5.2 s, 150 MB        4.63 s, 131 MB
+=====================================  ===================  ===================
+
+Estimates are meant to be right within a factor of about three: enough to refuse what
+cannot fit, not a forecast.
 """
 
 from __future__ import annotations
@@ -51,10 +66,10 @@ MAX_COMPONENTS = 1_000_000
 _BASE_BYTES = 150e6  # the interpreter with numpy, scipy, simpy, networkx, pandas imported
 _COMPONENT_BYTES = 3e3  # a component in the spec, the graph and the plan
 _FAST_EVENT = (1.0e-6, 200.0)  # seconds, bytes per event of a chunk in flight
-_ENGINE_EVENT_S = 25e-6
+_ENGINE_EVENT_S = 6e-6
 _REQUEST_S = 15e-6
 _FLOW_EVENT_S = 100e-6
-_FLOW_CELL = (2e-7, 110.0)  # per traffic-grid cell
+_FLOW_CELL = (4e-7, 110.0)  # per traffic-grid cell
 _FLOW_BACKLOG = (240e-6, 240.0)  # per second stepped with a backlog
 _RECORD_BYTES = 1.5e3  # a replication's record without traffic
 _TRAFFIC_SCOPE_BYTES = 25e3  # histograms and request figures per scope and replication
