@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from simulator._version import __version__
-from simulator.provenance import library_versions
 from simulator.chaos.compile import Experiment
 from simulator.chaos.measure import window_values, windows
 from simulator.chaos.run import SAMPLES, ChaosRecord
@@ -24,6 +23,7 @@ from simulator.metrics.quantiles import order_statistic_ci
 from simulator.metrics.requests import combine, request_summary
 from simulator.metrics.verdict import verdict
 from simulator.model.recovery import DISRUPTIONS
+from simulator.provenance import library_versions
 from simulator.units import format_duration
 
 __all__ = ["ChaosResults", "FIGURES"]
