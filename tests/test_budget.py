@@ -46,7 +46,7 @@ def test_validate_refuses_a_billion_replicas(tmp_path):
 def test_flow_for_a_thousand_years_at_a_million_per_second_is_refused(tmp_path):
     """``run -n 2 --horizon 1000y`` on flow at 1M/s is refused with the estimate and --max-memory, before running."""
     path = _variant(tmp_path, lambda d: d["traffic"][0].update(rate="1000000/s"))
-    line = assert_one_error_line(invoke("run", path, "-n", "2", "--horizon", "1000y", "-b", "flow"))
+    line = assert_one_error_line(invoke("run", path, "-n", "2", "--horizon", "1000y", "-b", "flow", "--max-memory", "16GB"))
     assert line.startswith(f"{path}: this run would need") and "--max-memory" in line and "GB" in line
     assert "overload" in line
 
@@ -62,7 +62,7 @@ def test_overload_enters_the_flow_estimate():
 
 def test_time_limit_names_the_option(tmp_path):
     """A run estimated above --max-time is refused in one line that names the file and --max-time."""
-    line = assert_one_error_line(invoke("run", THREE_TIER, "-n", "20000", "--max-time", "1m"))
+    line = assert_one_error_line(invoke("run", THREE_TIER, "-n", "20000", "--max-time", "1m", "--max-memory", "none"))
     assert line.startswith(f"{THREE_TIER}: this run would take") and "--max-time" in line
 
 
@@ -70,7 +70,7 @@ def test_raising_the_limits_lets_a_run_through():
     """``max_memory=None`` / ``max_time=None`` lift the limits; a small run is not refused."""
     model = simulator.load(THREE_TIER)
     with pytest.raises(RunTooLarge, match="--max-time"):
-        simulator.run(model, replications=4, horizon="30d", max_time="1ms")
+        simulator.run(model, replications=4, horizon="30d", max_time="1ms", max_memory=None)
     res = simulator.run(model, replications=4, horizon="30d", max_time=None, max_memory=None)
     assert res.info.replications == 4
 
@@ -89,10 +89,10 @@ def test_a_million_replications_get_an_estimate():
 def test_sweep_and_chaos_are_refused_too(tmp_path):
     """Sweeps (all variants together) and chaos plans go through the same limits."""
     line = assert_one_error_line(invoke("sweep", THREE_TIER, "--set", "traffic[*].rate=x1,x2", "-n", "100000",
-                                        "--max-time", "1s"))
+                                        "--max-time", "1s", "--max-memory", "none"))
     assert "--max-time" in line and line.startswith(str(THREE_TIER))
     plan = ROOT / "topologies" / "plans" / "retry-storm.yaml"
-    line = assert_one_error_line(invoke("chaos", STORM, plan, "-n", "100000", "--max-time", "1s"))
+    line = assert_one_error_line(invoke("chaos", STORM, plan, "-n", "100000", "--max-time", "1s", "--max-memory", "none"))
     assert "--max-time" in line and "requests" in line
 
 
