@@ -21,6 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from simulator._version import __version__
+from simulator.analysis.budget import check_model
+from simulator.cli_options import MaxMemoryOpt, MaxTimeOpt, estimate_notice
 from simulator.errors import ModelError, ModelErrors, SimulatorError
 from simulator.model.loader import MAX_FILE_SIZE_ENV
 
@@ -157,7 +159,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def _simulate(
     file: Path, replications, horizon, warmup, seed, executor, workers, progress,
-    backend: str = "auto", max_requests: float = 5e7, scheduler: str | None = None, model=None,
+    backend: str = "auto", max_requests: float = 5e7, scheduler: str | None = None, model=None, limits=(None, None),
 ):
     """Run ``file`` (its ``model`` when the caller has loaded it already) with a progress bar."""
     import simulator
@@ -167,7 +169,8 @@ def _simulate(
         return simulator.run(
             model, replications=replications, seed=seed, horizon=horizon, warmup=warmup,
             executor=executor, workers=workers, progress=update, backend=backend, max_requests=max_requests,
-            scheduler=scheduler,
+            scheduler=scheduler, max_memory=limits[0] or "auto", max_time=limits[1] or "auto",
+            on_estimate=estimate_notice(err, str(file)),
         )
 
 
@@ -229,6 +232,7 @@ def run(
     ] = None,
     backend: BackendOpt = "auto",
     max_requests: MaxRequestsOpt = 5e7,
+    max_memory: MaxMemoryOpt = None, max_time: MaxTimeOpt = None,
     executor: ExecutorOpt = "processes",
     workers: WorkersOpt = None,
     progress: ProgressOpt = True,
@@ -237,7 +241,8 @@ def run(
     """Simulate a topology and report availability, downtime, outages, requests, latency and SLO verdicts."""
     try:
         results = _simulate(
-            file, replications, horizon, warmup, seed, executor, workers, progress, backend, max_requests, scheduler
+            file, replications, horizon, warmup, seed, executor, workers, progress, backend, max_requests, scheduler,
+            limits=(max_memory, max_time),
         )
         text = results.to_json()
         if output is not None:
@@ -261,6 +266,7 @@ def check(
     seed: SeedOpt = None,
     backend: BackendOpt = "auto",
     max_requests: MaxRequestsOpt = 5e7,
+    max_memory: MaxMemoryOpt = None, max_time: MaxTimeOpt = None,
     executor: ExecutorOpt = "processes",
     workers: WorkersOpt = None,
     progress: ProgressOpt = True,
@@ -276,7 +282,8 @@ def check(
     for file in files:
         try:
             results = _simulate(
-                file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests, scheduler
+                file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests, scheduler,
+                limits=(max_memory, max_time),
             )
         except SimulatorError as exc:
             raise _fail(exc, file) from None
@@ -307,6 +314,7 @@ def validate(
     for file in files:
         try:
             model = simulator.load(file)
+            check_model(model)
         except ModelErrors as exc:
             for e in exc.errors:
                 err.print(e.one_line(), markup=False, highlight=False)
@@ -347,6 +355,7 @@ def chaos(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     progress: ProgressOpt = True,
+    max_memory: MaxMemoryOpt = None, max_time: MaxTimeOpt = None,
 ) -> None:
     """Run a chaos plan: inject its faults, measure detection, failover, recovery (RTO), data lost (RPO).
 
@@ -375,6 +384,7 @@ def chaos(
             results = chaos_lib.run_chaos(
                 model, plan, replications=replications, seed=seed, duration=duration,
                 executor=executor, workers=workers, progress=update, scheduler=scheduler,
+                max_memory=max_memory or "auto", max_time=max_time or "auto",
             )
         text = results.to_json()
         writes = []
@@ -415,6 +425,7 @@ def report(
     seed: SeedOpt = None,
     backend: BackendOpt = "auto",
     max_requests: MaxRequestsOpt = 5e7,
+    max_memory: MaxMemoryOpt = None, max_time: MaxTimeOpt = None,
     chaos_replications: Annotated[
         int | None, typer.Option("--chaos-replications", help="Replications of the plan (default: the plan's).", min=1)
     ] = None,
@@ -436,7 +447,8 @@ def report(
             plan = chaos_lib.load_plan(plan_file)
             chaos_lib.compile_experiment(model, plan)
         results = _simulate(
-            file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests, scheduler, model
+            file, replications, horizon, None, seed, executor, workers, progress, backend, max_requests, scheduler, model,
+            (max_memory, max_time),
         )
         chaos_results = None
         if plan is not None:
@@ -483,6 +495,7 @@ def sweep(
     output: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the JSON sweep result to this file.")] = None,
     backend: BackendOpt = "auto",
     max_requests: MaxRequestsOpt = 5e7,
+    max_memory: MaxMemoryOpt = None, max_time: MaxTimeOpt = None,
     executor: ExecutorOpt = "processes",
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
@@ -504,6 +517,7 @@ def sweep(
             res = simulator.sweep(
                 model, grid, baseline=baseline, replications=replications, seed=seed, horizon=horizon,
                 warmup=warmup, backend=backend, max_requests=max_requests, executor=executor, workers=workers,
+                max_memory=max_memory or "auto", max_time=max_time or "auto",
                 scheduler=scheduler, progress=update,
             )
         text = res.to_json()
@@ -531,4 +545,14 @@ def main() -> None:
     """Entry point of the ``failsim`` console script (with Ctrl-C handled: ``simulator.interrupt``)."""
     from simulator.interrupt import main as run_handled
 
-    run_handled(app)
+    run_handled(_app_within_memory)
+
+
+def _app_within_memory() -> None:
+    """The command; running out of memory is one line and exit 2 (the run size estimate
+    should have refused it first)."""
+    try:
+        app()
+    except MemoryError:
+        err.print("failsim: out of memory; lower --replications or --horizon", markup=False, highlight=False)
+        sys.exit(EXIT_BAD_INPUT)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -48,6 +48,7 @@ class RunInfo:
     cost_model: Any = None  # simulator.analysis.cost.CostModel when the model is priced
     unfailing: frozenset = frozenset()  # scopes nothing can take down: their time figures are exact
     own_unfailing: frozenset = frozenset()  # services whose own quorum never fails
+    libraries: dict = field(default_factory=dict)  # numpy, scipy, simpy, networkx versions
 
 
 @dataclass(frozen=True)
@@ -372,6 +373,7 @@ class Results:
             "horizon_s": info.horizon_s,
             "warmup_s": info.warmup_s,
             "version": info.version,
+            "versions": {"failsim": info.version, **info.libraries},
             "model_hash": info.model_hash,
             "backend": info.backend,
             "notes": list(info.notes),

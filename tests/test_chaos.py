@@ -320,6 +320,8 @@ def test_same_seed_same_journal_whatever_the_executor():
     assert j["status"] in ("completed", "deviated")
     assert set(j["steady_states"]) == {"before", "during", "after"}
     assert j["run"][0]["activity"]["fault"] == "instance_stop"
+    versions = a.to_dict()["versions"]
+    assert set(versions) == {"failsim", "numpy", "scipy", "simpy", "networkx"} and "unknown" not in versions.values()
 
 
 def test_timeline_and_recovery_frames():

@@ -24,6 +24,12 @@ SMALL = ["-n", "4", "--horizon", "30d"]  # keeps a run in the tens of millisecon
 runner = CliRunner()
 
 
+def _installed(names: tuple[str, ...]) -> dict[str, str]:
+    from importlib import metadata
+
+    return {n: metadata.version(n) for n in names}
+
+
 def invoke(*args: Any) -> Result:
     """Run ``failsim ARGS`` in-process with a wide terminal (help text is not wrapped)."""
     return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
@@ -169,6 +175,7 @@ def test_run_json_has_result_contract_keys(path):
     if model.traffic:
         assert data["latency_s"] is not None and data["availability"]["requests"] is not None
     assert data["version"] == simulator.__version__
+    assert data["versions"] == {"failsim": simulator.__version__, **_installed(("numpy", "scipy", "simpy", "networkx"))}
     assert data["model_hash"] == model.model_hash()
     _assert_scope(data)
     assert set(data["services"]) == set(model.services)

@@ -7,18 +7,23 @@ result is the same whichever executor ran it and however replications were chunk
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from simulator._version import __version__
+from simulator.analysis import budget
+from simulator.analysis.budget import RunTooLarge
 from simulator.analysis.cost import cost_model
 from simulator.analysis.executors import EXECUTORS, Progress, check_executor, run_jobs
+from simulator.analysis.executors import slots as worker_slots
 from simulator.backends.flow.support import unrepresented
 from simulator.backends.requests.traffic import RateFunction
 from simulator.engine import fast
 from simulator.engine.plan import SYSTEM, Plan, compile_plan, unfailing_scopes
 from simulator.engine.replication import ReplicationRecord
-from simulator.errors import ModelError, SimulatorError
+from simulator.errors import ModelError
 from simulator.model.spec import Topology
+from simulator.provenance import library_versions
 from simulator.results import Results, RunInfo
 from simulator.units import UnitError, parse_duration
 
@@ -29,12 +34,6 @@ BACKENDS = ("auto", "fast", "engine", "requests", "flow")
 FLOW_ABOVE_S = 86400.0
 #: A ``requests`` run above this many simulated requests is refused unless forced.
 MAX_REQUESTS = 50_000_000
-
-
-class RunTooLarge(SimulatorError):
-    """The run would take too long; the message says how big it is and how to force it."""
-
-
 
 
 def _duration(value: float | str | None, what: str) -> float | None:
@@ -138,6 +137,9 @@ def run(
     client: Any = None,
     scheduler: str | None = None,
     chunk_size: int | None = None,
+    max_memory: float | str | None = "auto",
+    max_time: float | str | None = "auto",
+    on_estimate: Callable[[budget.Budget], None] | None = None,
 ) -> Results:
     """Simulate ``replications`` independent replications of ``model``.
 
@@ -178,6 +180,12 @@ def run(
     timeline : float (seconds) or str, optional
         Record what users saw in bins of this width (requests, successes, latency);
         :meth:`Results.timeline` returns it as a DataFrame.
+    max_memory, max_time : float, str or None
+        Refuse (:class:`RunTooLarge`) a run estimated (:mod:`simulator.analysis.budget`)
+        to need more memory (bytes, or ``"8GB"``) or time (seconds, or ``"2h"``);
+        ``"auto"``: the memory available and six hours; ``None``: no limit.
+    on_estimate : callable(Budget), optional
+        Called with the estimate before the replications start.
 
     Returns
     -------
@@ -192,23 +200,29 @@ def run(
     True
     """
     check_executor(executor)
-    plan, chosen, seed, n = prepare(model, replications, seed, horizon, warmup, backend, max_requests, timeline)
+    plan, chosen, seed, n = prepare(model, replications, seed, horizon, warmup, backend, max_requests, timeline,
+                                    max_memory=max_memory, max_time=max_time, slots=worker_slots(executor, workers, client))
+    if on_estimate is not None:
+        on_estimate(budget.estimate(plan, chosen, n, worker_slots(executor, workers, client)))
     start = time.perf_counter()
-    (records,) = run_jobs([(plan, chosen, seed, n)], executor, workers=workers, client=client, scheduler=scheduler,
-                          chunk_size=chunk_size, progress=progress)
+    with budget.memory_guard(model.source or model.name):
+        (records,) = run_jobs([(plan, chosen, seed, n)], executor, workers=workers, client=client,
+                              scheduler=scheduler, chunk_size=chunk_size, progress=progress)
     return make_results(model, plan, chosen, seed, records, time.perf_counter() - start)
 
 
 def prepare(
     model: Topology, replications: int | None = None, seed: int | None = None, horizon: float | str | None = None,
     warmup: float | str | None = None, backend: str = "auto", max_requests: float | None = MAX_REQUESTS,
-    timeline: float | str | None = None,
+    timeline: float | str | None = None, *, max_memory: float | str | None = "auto",
+    max_time: float | str | None = "auto", slots: int = 1,
 ) -> tuple[Plan, str, int, int]:
     """Check the run's options and compile the plan: ``(plan, backend, seed, replications)``.
 
     A refusal names the model's file, as every error about the input does."""
     try:
-        return _prepare(model, replications, seed, horizon, warmup, backend, max_requests, timeline)
+        return _prepare(model, replications, seed, horizon, warmup, backend, max_requests, timeline,
+                        max_memory, max_time, slots)
     except ModelError as exc:
         if exc.file is None and model.source:
             raise exc.with_file(model.source) from None
@@ -218,6 +232,7 @@ def prepare(
 def _prepare(
     model: Topology, replications: int | None, seed: int | None, horizon: float | str | None,
     warmup: float | str | None, backend: str, max_requests: float | None, timeline: float | str | None,
+    max_memory: float | str | None, max_time: float | str | None, slots: int,
 ) -> tuple[Plan, str, int, int]:
     n = model.replications if replications is None else int(replications)
     if n < 1:
@@ -232,19 +247,22 @@ def _prepare(
     timeline_s = _duration(timeline, "timeline")
     if timeline_s is not None and timeline_s <= 0:
         raise ModelError("must be a positive duration", ("timeline",))
+    memory_limit, time_limit = budget.limits(max_memory, max_time)
+    budget.check_model(model, memory_limit)
     plan = compile_plan(model, horizon_s=horizon_s, warmup_s=warmup_s, timeline_s=timeline_s)
     chosen = choose_backend(plan, backend)
     if chosen == "requests" and max_requests is not None:
         size = estimate_requests(plan, n)
         if size > max_requests:
             why = ""
-            if backend == "auto" and plan.horizon_s > FLOW_ABOVE_S:
+            if backend == "auto" and plan.horizon_s > FLOW_ABOVE_S and unrepresented(model):
                 why = f" (auto keeps every request: {unrepresented(model)[0]}; --backend flow runs it approximately)"
             raise RunTooLarge(
                 f"{model.source or model.name}: this run would simulate about {size:.3g} requests "
                 f"(limit {max_requests:.3g}){why}; shorten --horizon, lower --replications, "
                 "or pass --max-requests to allow it"
             )
+    budget.check(budget.estimate(plan, chosen, n, slots), model.source or model.name, memory_limit, time_limit)
     return plan, chosen, seed, n
 
 
@@ -267,5 +285,6 @@ def make_results(
         cost_model=cost_model(model),
         unfailing=(unfailing := unfailing_scopes(plan))[0],
         own_unfailing=unfailing[1],
+        libraries=library_versions(),
     )
     return Results(info, records, wall_s=wall_s, model=model)

@@ -18,7 +18,9 @@ import itertools
 import time
 from typing import Any
 
+from simulator.analysis import budget
 from simulator.analysis.executors import run_jobs
+from simulator.analysis.executors import slots as worker_slots
 from simulator.analysis.runner import MAX_REQUESTS, make_results, prepare
 from simulator.analysis.sweep_results import SweepResults
 from simulator.errors import ModelError, ModelErrors, short_repr
@@ -104,6 +106,8 @@ def sweep(
     chunk_size: int | None = None,
     progress: Any = None,
     max_requests: float | None = MAX_REQUESTS,
+    max_memory: float | str | None = "auto",
+    max_time: float | str | None = "auto",
 ) -> SweepResults:
     """Run variants of ``model`` with common random numbers and compare them.
 
@@ -118,8 +122,9 @@ def sweep(
         Named variants instead of a grid. Without either, the model's ``sweep:`` section.
     baseline : str, optional
         The variant the others are compared with; default: the first.
-    replications, seed, horizon, warmup, backend, max_requests
-        As for :func:`simulator.run`; every variant uses the same seed.
+    replications, seed, horizon, warmup, backend, max_requests, max_memory, max_time
+        As for :func:`simulator.run`; every variant uses the same seed, and the limits
+        apply to all variants together.
     executor, workers, client, scheduler, chunk_size
         As for :func:`simulator.run`; all variants' replications share the executor.
     progress : callable(done, total) or True, optional
@@ -147,15 +152,19 @@ def sweep(
                 raise ModelError(why, ("sweep", path.strip()), model.source)
     base_doc = model.model_dump(mode="json", by_alias=True, exclude={"sweep"})
     models = [_variant_model(base_doc, name, settings, model.source) for name, settings in named]
-    prepared = [prepare(m, replications, seed, horizon, warmup, backend, max_requests) for m in models]
+    prepared = [prepare(m, replications, seed, horizon, warmup, backend, max_requests, max_memory=max_memory,
+                        max_time=max_time) for m in models]
     if len({(s, n) for _, _, s, n in prepared}) > 1:  # the pairing below needs it whatever changed them
         raise ModelError("the variants would run different replications or seeds; they cannot be paired",
                          ("sweep",), model.source)
+    budget.check_all([budget.estimate(p, b, n, worker_slots(executor, workers, client)) for p, b, _, n in prepared],
+                     model.source or model.name, *budget.limits(max_memory, max_time))
     if progress is True:
         progress = _stderr_progress()
     start = time.perf_counter()
-    records = run_jobs(prepared, executor, workers=workers, client=client, scheduler=scheduler,
-                       chunk_size=chunk_size, progress=progress)
+    with budget.memory_guard(model.source or model.name):
+        records = run_jobs(prepared, executor, workers=workers, client=client, scheduler=scheduler,
+                           chunk_size=chunk_size, progress=progress)
     wall = time.perf_counter() - start
     results = [
         make_results(m, plan, chosen, s, recs, wall / len(models))

@@ -23,6 +23,7 @@ from simulator.metrics.quantiles import order_statistic_ci
 from simulator.metrics.requests import combine, request_summary
 from simulator.metrics.verdict import verdict
 from simulator.model.recovery import DISRUPTIONS
+from simulator.provenance import library_versions
 from simulator.units import format_duration
 
 __all__ = ["ChaosResults", "FIGURES"]
@@ -234,6 +235,7 @@ class ChaosResults:
             "title": exp.plan.title,
             "topology": exp.topology.name,
             "version": __version__,
+            "versions": {"failsim": __version__, **library_versions()},
             "seed": self.seed,
             "replications": self.replications,
             "duration_s": exp.end_s,

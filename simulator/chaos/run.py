@@ -163,6 +163,8 @@ def run_chaos(
     progress: Callable[[int, int], None] | None = None,
     client: Any = None,
     scheduler: str | None = None,
+    max_memory: float | str | None = "auto",
+    max_time: float | str | None = "auto",
 ) -> Any:
     """Run ``plan`` on ``model`` and return :class:`~simulator.chaos.results.ChaosResults`.
 
@@ -178,8 +180,11 @@ def run_chaos(
     executor : {"serial", "processes", "dask"}
         Where replications run (``client`` or ``scheduler`` for Dask); the result does
         not depend on it.
+    max_memory, max_time : float, str or None
+        As for :func:`simulator.run`: refuse a run estimated above them.
     """
-    from simulator.analysis.executors import check_executor, run_jobs
+    from simulator.analysis import budget
+    from simulator.analysis.executors import check_executor, run_jobs, slots
     from simulator.analysis.runner import _duration
     from simulator.chaos.results import ChaosResults
 
@@ -190,9 +195,15 @@ def run_chaos(
     if seed < 0:
         raise ModelError("must not be negative", ("seed",))
     check_executor(executor)
+    memory_limit, time_limit = budget.limits(max_memory, max_time)
+    budget.check_model(model, memory_limit)
     exp = compile_experiment(model, plan, duration_s=_duration(duration, "duration"))
+    source = exp.source or model.source or model.name
+    budget.check(budget.estimate(exp.sim, "requests", n, slots(executor, workers, client)), source,
+                 memory_limit, time_limit)
     start = time.perf_counter()
-    (records,) = run_jobs([(exp, "chaos", seed, n)], executor, workers=workers, client=client, scheduler=scheduler,
-                          progress=progress)
+    with budget.memory_guard(source):
+        (records,) = run_jobs([(exp, "chaos", seed, n)], executor, workers=workers, client=client,
+                              scheduler=scheduler, progress=progress)
     return ChaosResults(exp, records, seed=seed, model_hash=model.model_hash(), wall_s=time.perf_counter() - start)
 
