@@ -10,19 +10,30 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from simulator._version import __version__
 from simulator.analysis.budget import check_model
-from simulator.cli_options import MaxMemoryOpt, MaxTimeOpt, estimate_notice
+from simulator.cli_options import (
+    BackendOpt,
+    ExecutorOpt,
+    FileArg,
+    HorizonOpt,
+    MaxMemoryOpt,
+    MaxRequestsOpt,
+    MaxTimeOpt,
+    ProgressOpt,
+    ReplicationsOpt,
+    SchedulerOpt,
+    SeedOpt,
+    WarmupOpt,
+    WorkersOpt,
+    estimate_notice,
+)
+from simulator.cli_output import VERDICT_STYLE, err, out, progress_bar, render, rich_table, write_atomic
 from simulator.errors import ModelError, ModelErrors, SimulatorError
 from simulator.model.loader import MAX_FILE_SIZE_ENV
 
@@ -41,49 +52,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 # wide enough for the tables when the output is a file or a CI log
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, soft_wrap=True)
 
 EXIT_OK, EXIT_MISSED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
-
-FileArg = Annotated[Path, typer.Argument(help="Topology YAML file.", show_default=False, readable=False)]
-ReplicationsOpt = Annotated[
-    int | None, typer.Option("--replications", "-n", help="Replications (default: the file's).", min=1)
-]
-HorizonOpt = Annotated[
-    str | None, typer.Option("--horizon", help="Measured time per replication, e.g. 30d, 10y (default: the file's).")
-]
-WarmupOpt = Annotated[str | None, typer.Option("--warmup", help="Simulated before the horizon and ignored, e.g. 1d.")]
-SeedOpt = Annotated[int | None, typer.Option("--seed", "-s", help="Root random seed (default: the file's).", min=0)]
-ExecutorOpt = Annotated[
-    str,
-    typer.Option(
-        "--executor",
-        help="Where replications run: processes (all local cores), serial, or dask (with --scheduler). Same result either way.",
-    ),
-]
-WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Processes for --executor processes.", min=1)]
-SchedulerOpt = Annotated[
-    str | None, typer.Option("--scheduler", help="Dask scheduler address for --executor dask, e.g. tcp://HOST:8786.")
-]
-BackendOpt = Annotated[
-    str,
-    typer.Option(
-        "--backend", "-b",
-        help=(
-            "auto | fast | engine | requests | flow. auto: with traffic, requests up to a one-day "
-            "horizon and flow beyond; without, fast (or engine with repair_crews)."
-        ),
-    ),
-]
-MaxRequestsOpt = Annotated[
-    float,
-    typer.Option("--max-requests", help="Refuse a requests run estimated above this many requests.", min=0),
-]
-ProgressOpt = Annotated[
-    bool, typer.Option("--progress/--no-progress", help="Show a progress bar (only on a terminal).")
-]
-
 
 def _version(value: bool) -> None:
     if value:
@@ -119,44 +89,6 @@ def _fail(error: SimulatorError, file: Path | None = None) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-@contextmanager
-def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
-    if not (enabled and err.is_terminal):
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write the whole file or nothing: a temporary file renamed into place."""
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file would be
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _simulate(
     file: Path, replications, horizon, warmup, seed, executor, workers, progress,
     backend: str = "auto", max_requests: float = 5e7, scheduler: str | None = None, model=None, limits=(None, None),
@@ -165,58 +97,13 @@ def _simulate(
     import simulator
 
     model = model if model is not None else simulator.load(file)
-    with _progress(progress, f"{file.name}") as update:
+    with progress_bar(progress, f"{file.name}") as update:
         return simulator.run(
             model, replications=replications, seed=seed, horizon=horizon, warmup=warmup,
             executor=executor, workers=workers, progress=update, backend=backend, max_requests=max_requests,
             scheduler=scheduler, max_memory=limits[0] or "auto", max_time=limits[1] or "auto",
             on_estimate=estimate_notice(err, str(file)),
         )
-
-
-def _rich_table(headers: list[str], rows: list[list[str]], title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for i, h in enumerate(headers):
-        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
-    for r in rows:
-        table.add_row(*r)
-    return table
-
-
-_VERDICT_STYLE = {"met": "green", "missed": "bold red", "inconclusive": "yellow"}
-
-
-def _render(results: Any) -> None:
-    from simulator.report_text import (
-        FOOTNOTE,
-        REQUESTS_FOOTNOTE,
-        _heading,
-        components_table,
-        load_table,
-        requests_table,
-        slo_table,
-        summary_table,
-    )
-
-    out.print(_heading(results), highlight=False)
-    for note in results.info.notes:
-        out.print(f"note: {note}", style="yellow", highlight=False, markup=False)
-    out.print(_rich_table(*summary_table(results)))
-    out.print(FOOTNOTE, style="dim", highlight=False)
-    for title, (headers, rows) in (
-        ("Requests", requests_table(results)),
-        ("Load", load_table(results)),
-        ("Components", components_table(results)),
-    ):
-        if rows:
-            out.print(_rich_table(headers, rows, title=title))
-            if title == "Requests":
-                out.print(REQUESTS_FOOTNOTE, style="dim", highlight=False)
-    if results.slo:
-        headers, rows = slo_table(results)
-        for r in rows:
-            r[-1] = f"[{_VERDICT_STYLE[r[-1]]}]{r[-1]}[/]"
-        out.print(_rich_table(headers, rows, title="SLO"))
 
 
 @app.command()
@@ -246,7 +133,7 @@ def run(
         )
         text = results.to_json()
         if output is not None:
-            _write_atomic(output, text + "\n")
+            write_atomic(output, text + "\n")
     except SimulatorError as exc:
         raise _fail(exc, file) from None
     except OSError as exc:
@@ -255,7 +142,7 @@ def run(
     if as_json:
         out.print_json(text) if out.is_terminal else sys.stdout.write(text + "\n")
     else:
-        _render(results)
+        render(results)
 
 
 @app.command()
@@ -294,8 +181,8 @@ def check(
 
         headers, rows = slo_table(results)
         for r in rows:
-            r[-1] = f"[{_VERDICT_STYLE[r[-1]]}]{r[-1]}[/]"
-        out.print(_rich_table(headers, rows, title=f"{file}: {results.verdict}"))
+            r[-1] = f"[{VERDICT_STYLE[r[-1]]}]{r[-1]}[/]"
+        out.print(rich_table(headers, rows, title=f"{file}: {results.verdict}"))
         verdicts.append(results.verdict)
     if "missed" in verdicts:
         raise typer.Exit(EXIT_MISSED)
@@ -377,10 +264,10 @@ def chaos(
             rows = [[s.name, s.spec.fault, s.disruption, format_duration(s.start_s),
                      "end" if s.end_s >= exp.end_s else format_duration(s.end_s),
                      s.spec.mode, ", ".join(s.candidates)] for s in exp.steps]
-            out.print(_rich_table(["step", "fault", "disruption", "start", "end", "mode", "matching targets"], rows,
+            out.print(rich_table(["step", "fault", "disruption", "start", "end", "mode", "matching targets"], rows,
                                   title=f"{plan.title}: {format_duration(exp.end_s)} per replication"))
             return
-        with _progress(progress, plan_file.name) as update:
+        with progress_bar(progress, plan_file.name) as update:
             results = chaos_lib.run_chaos(
                 model, plan, replications=replications, seed=seed, duration=duration,
                 executor=executor, workers=workers, progress=update, scheduler=scheduler,
@@ -397,7 +284,7 @@ def chaos(
             body = frame.to_json(orient="table", indent=None) if timeline.suffix == ".json" else frame.to_csv()
             writes.append((timeline, body))
         for path, body in writes:
-            _write_atomic(path, body)
+            write_atomic(path, body)
     except SimulatorError as exc:
         raise _fail(exc, plan_file) from None
     except OSError as exc:
@@ -452,13 +339,13 @@ def report(
         )
         chaos_results = None
         if plan is not None:
-            with _progress(progress, plan_file.name) as update:
+            with progress_bar(progress, plan_file.name) as update:
                 chaos_results = chaos_lib.run_chaos(
                     model, plan, replications=chaos_replications, seed=seed,
                     executor=executor, workers=workers, scheduler=scheduler, progress=update,
                 )
         page = build_report(results, chaos_results)
-        _write_atomic(output, page)
+        write_atomic(output, page)
     except SimulatorError as exc:
         raise _fail(exc, file) from None
     except OSError as exc:
@@ -513,7 +400,7 @@ def sweep(
     try:
         model = simulator.load(file)
         grid = dict(parse_set_option(s) for s in settings) if settings else None
-        with _progress(progress, f"{file.name} sweep") as update:
+        with progress_bar(progress, f"{file.name} sweep") as update:
             res = simulator.sweep(
                 model, grid, baseline=baseline, replications=replications, seed=seed, horizon=horizon,
                 warmup=warmup, backend=backend, max_requests=max_requests, executor=executor, workers=workers,
@@ -522,7 +409,7 @@ def sweep(
             )
         text = res.to_json()
         if output is not None:
-            _write_atomic(output, text + "\n")
+            write_atomic(output, text + "\n")
     except SimulatorError as exc:
         raise _fail(exc, file) from None
     except OSError as exc:
@@ -533,8 +420,8 @@ def sweep(
         return
     from simulator.report_sweep import differences_table, variants_table
 
-    out.print(_rich_table(*variants_table(res), title=f"{file}: {len(res.names)} variants"))
-    out.print(_rich_table(*differences_table(res), title=f"Paired differences vs {res.baseline} (common random numbers)"))
+    out.print(rich_table(*variants_table(res), title=f"{file}: {len(res.names)} variants"))
+    out.print(rich_table(*differences_table(res), title=f"Paired differences vs {res.baseline} (common random numbers)"))
     out.print(
         "* Pareto frontier (cost, availability, p99)   ** cheapest variant meeting every SLO: "
         f"{res.best or 'none'}", highlight=False,
