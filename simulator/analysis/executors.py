@@ -95,9 +95,12 @@ def dask_client(client: Any = None, scheduler: str | None = None) -> tuple[Any, 
         raise ModelError(f"cannot reach the Dask scheduler at {scheduler}: {exc}", ("scheduler",)) from None
 
 
-def check_executor(executor: str) -> None:
+def check_executor(executor: str, scheduler: str | None = None, client: Any = None) -> None:
+    """Refuse an unknown executor, or dask with nowhere to run, before anything starts."""
     if executor not in EXECUTORS:
         raise ModelError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}", ("executor",))
+    if executor == "dask" and client is None and not scheduler:
+        raise ModelError("the dask executor needs a scheduler address (tcp://HOST:8786) or a client", ("scheduler",))
 
 
 def run_jobs(
@@ -114,7 +117,7 @@ def run_jobs(
     ``k`` at position ``k``: the jobs are cut into chunks for the executor's slots and
     run together (a Dask client is opened from ``scheduler`` when none is given, and
     closed after)."""
-    check_executor(executor)
+    check_executor(executor, scheduler, client)
     opened = False
     if executor == "dask":
         client, opened = dask_client(client, scheduler)
@@ -156,7 +159,7 @@ def execute(
 
     ``progress(done, total)`` is called with replications finished so far.
     """
-    check_executor(executor)
+    check_executor(executor, client=client)
     total = sum(len(t[3]) for t in tasks)
     out: list[list[ReplicationRecord] | None] = [None] * len(tasks)
     done = 0

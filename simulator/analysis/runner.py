@@ -199,7 +199,7 @@ def run(
     >>> 0.0 <= res.availability.mean <= 1.0
     True
     """
-    check_executor(executor)
+    check_executor(executor, scheduler, client)
     plan, chosen, seed, n = prepare(model, replications, seed, horizon, warmup, backend, max_requests, timeline,
                                     max_memory=max_memory, max_time=max_time, slots=worker_slots(executor, workers, client))
     if on_estimate is not None:

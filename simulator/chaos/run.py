@@ -194,7 +194,7 @@ def run_chaos(
     seed = (plan.seed if plan.seed is not None else model.seed) if seed is None else int(seed)
     if seed < 0:
         raise ModelError("must not be negative", ("seed",))
-    check_executor(executor)
+    check_executor(executor, scheduler, client)
     memory_limit, time_limit = budget.limits(max_memory, max_time)
     budget.check_model(model, memory_limit)
     exp = compile_experiment(model, plan, duration_s=_duration(duration, "duration"))
