@@ -10,6 +10,7 @@ count outstanding requests see dead replicas by what they hold
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -182,10 +183,18 @@ def load_aware_dead_share(p: float, q: Queue, hold: float, ct: float, policy: st
     if n_a <= 0 or n_d <= 0 or q.arrival_alive <= 0.0:
         return p
     lam = q.arrival_alive * q.in_rotation / q.alive  # attempts/s into the service
+    # what it depends on, to 4 significant digits (states that differ only beyond them
+    # share the answer; the model is far coarser than that)
+    return _dead_share(float(f"{p:.4g}"), n_a, n_d, float(f"{lam * ct:.4g}"), float(f"{lam * hold:.4g}"), policy)
+
+
+@functools.lru_cache(maxsize=4096)
+def _dead_share(p: float, n_a: int, n_d: int, load_ct: float, load_hold: float, policy: str) -> float:
+    """:func:`load_aware_dead_share` of the service's attempt rate times the connect
+    timeout (``load_ct``) and times an alive replica's hold (``load_hold``)."""
 
     def excess(share: float) -> float:  # what the counts give at ``share``, less ``share``: decreasing
-        lam_d, lam_a = lam * share / n_d, lam * (1.0 - share) / n_a
-        return _least_share(lam_d * ct, lam_a * hold, n_d, n_a, policy, p) - share
+        return _least_share(load_ct * share / n_d, load_hold * (1.0 - share) / n_a, n_d, n_a, policy, p) - share
 
     # the root of a decreasing function on [0, 1]: regula falsi, Illinois variant
     a, b = 0.0, 1.0

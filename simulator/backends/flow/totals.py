@@ -28,6 +28,7 @@ class Totals:
 
     def __init__(self, fm: FlowModel) -> None:
         self.fm = fm
+        self._alive_of: dict[tuple, list[int]] = {}
         self.names = fm.layout.scopes
         self.edge_names = fm.layout.edge_names
         self.vec = np.zeros(fm.layout.size)
@@ -60,7 +61,7 @@ class Totals:
         fixed = np.array([sol.fixed for sol in sols])
         scaled = sec[:, None] * fixed
         scaled[:, self.open_at] = time_s[:, None] * fixed[:, self.open_at]
-        alive = np.array([[sum(a for a, _ in zones) for zones in state] for state in states], dtype=float)
+        alive = np.array([self._alive(state) for state in states], dtype=float)
         most = time_s[:, None] * alive.reshape(len(sols), -1) * self.workers
         scaled[:, self.busy_at] = np.minimum(scaled[:, self.busy_at], most)
         # summed row by row (not a BLAS product, whose order of additions may vary)
@@ -68,6 +69,13 @@ class Totals:
         ids = np.concatenate([sol.hist_ids for sol in sols])
         coefs = np.concatenate([sol.hist_coefs for sol in sols]) * np.repeat(sec, [len(sol.hist_ids) for sol in sols])
         lay.add_hists(self.vec, ids, coefs)
+
+    def _alive(self, state: tuple) -> list[int]:
+        """Alive replicas of each service in ``state`` (a state recurs: kept)."""
+        got = self._alive_of.get(state)
+        if got is None:
+            got = self._alive_of[state] = [sum(a for a, _ in zones) for zones in state]
+        return got
 
     def _scope(self, name: tuple) -> dict:
         o = self.names.index(name) * SCOPE
