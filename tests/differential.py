@@ -174,16 +174,21 @@ def _half(est) -> float:
     return (est.hi - est.lo) / 2
 
 
-def _close(a: float, b: float, rel: float, absolute: float = 0.0, noise: float = 0.0) -> bool:
+def _near(a: float, b: float, rel: float, absolute: float = 0.0, noise: float = 0.0) -> bool:
     return abs(a - b) <= max(rel * max(abs(a), abs(b)), absolute, noise) + 1e-12
 
 
-def compare(req: simulator.Results, flow: simulator.Results) -> list[Disagreement]:
-    """Every figure where ``flow`` differs from ``requests`` beyond the tolerances."""
+def compare(req: simulator.Results, flow: simulator.Results, slack: float = 1.0) -> list[Disagreement]:
+    """Every figure where ``flow`` differs from ``requests`` beyond the tolerances (each
+    tolerance and allowance times ``slack``)."""
+
+    def _close(a: float, b: float, rel: float, absolute: float = 0.0, noise: float = 0.0) -> bool:
+        return _near(a, b, rel * slack, absolute * slack, noise * slack)
+
     out: list[Disagreement] = []
     a, b = req.requests, flow.requests
     ra, rb = a["system"]["availability"], b["system"]["availability"]
-    if abs(ra.mean - rb.mean) > _half(ra) + _half(rb) + 1e-9:
+    if abs(ra.mean - rb.mean) > slack * (_half(ra) + _half(rb)) + 1e-9:
         out.append(Disagreement("request availability", ra.mean, rb.mean))
     n = float(a["system"]["finished"])
     for k, pa in a["system"]["outcomes"].items():
@@ -214,6 +219,7 @@ def compare(req: simulator.Results, flow: simulator.Results) -> list[Disagreemen
 
 #: Generated topologies flow still disagrees on (tests/test_differential.py keeps it current).
 KNOWN: dict[int, str] = {  # topology -> the figures that differ (last measured)
+    126: "share connection_error",
     1: "latency p50, attempts/call s0->s2, attempts/call s1->s2, utilization s1, utilization s2",
     2: "request availability, share shed, share dependency_failure",
     7: "latency p99",
@@ -264,7 +270,6 @@ KNOWN: dict[int, str] = {  # topology -> the figures that differ (last measured)
     130: "request availability, share dependency_failure, latency p50, attempts/call s0->s1, utilization s0",
     131: "share timeout",
     132: "share connection_error, latency p50, utilization s2",
-    134: "share connection_error, share dependency_failure, attempts/call s0->s1, utilization s1",
     139: "request availability, share shed, latency p50, latency p99, utilization s0, utilization s1, utilization s2",
 }
 
@@ -280,7 +285,7 @@ class Outcome:
         return not self.reasons and not self.disagreements
 
 
-def check(k: int, compare_all: bool = False) -> Outcome:
+def check(k: int, compare_all: bool = False, slack: float = 1.0) -> Outcome:
     """Topology ``k`` on both backends (the same seeds), unless flow says it does not
     represent it (``compare_all``: compared all the same)."""
     model = simulator.Topology.model_validate(generate(k))
@@ -290,7 +295,7 @@ def check(k: int, compare_all: bool = False) -> Outcome:
     runs = {
         b: simulator.run(model, backend=b, executor="serial", max_requests=None) for b in ("requests", "flow")
     }
-    return Outcome(k, reasons, tuple(compare(runs["requests"], runs["flow"])))
+    return Outcome(k, reasons, tuple(compare(runs["requests"], runs["flow"], slack)))
 
 
 def main(argv: list[str]) -> None:
