@@ -6,11 +6,9 @@ model with one of these, and says why.
   ``locality`` or client regions some replicas may get much more than others (3
   replicas of the caller in zone a and 1 in b, the callee with 1 in a and 3 in b:
   the zone-a replica gets 3× the mean). Flow's latencies are then those of the mean
-  load, far below the overloaded replica's.
-- **Load-aware balancing around dead replicas.** ``least_outstanding`` and
-  ``power_of_two`` see a dead replica's attempts outstanding until the connect timeout
-  (or idle, if it refuses fast); without health checks flow sends it its even share
-  whatever the policy.
+  load, far below the overloaded replica's. Only where it matters: a replica at
+  ``UNEVEN_RHO`` or more, or whose Erlang C wait adds ``LATENCY_SHIFT`` to the
+  service's latency over the average replica's.
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from simulator.graph import dependency_order
 from simulator.metrics.queueing import erlang_c
 from simulator.model.spec import Topology
 
@@ -27,11 +26,6 @@ __all__ = ["LATENCY_SHIFT", "UNEVEN_RHO", "unrepresented", "zone_loads"]
 #: or whose mean wait adds this share to the service's latency, is beyond it.
 UNEVEN_RHO = 0.95
 LATENCY_SHIFT = 0.05
-
-
-def _zones(model: Topology) -> dict[str, tuple[str, str]]:
-    """zone -> (region, provider)."""
-    return {z: (r, p) for p, ps in model.providers.items() for r, rs in ps.regions.items() for z in rs.zones}
 
 
 def _spread(replicas: dict[str, int], within: set[str] | None = None) -> dict[str, float]:
@@ -48,12 +42,11 @@ def zone_loads(model: Topology) -> dict[str, dict[str, float]]:
     from client regions goes to the callee's replicas in that region when it has some,
     calls with ``locality`` stay in the caller's zone or region when the callee has
     replicas there; everything else spreads by replica count."""
-    where = _zones(model)
+    region_of = {z: r for z, (_, r) in model.zones().items()}
     by_region: dict[str, set[str]] = defaultdict(set)
-    for z, (r, _) in where.items():
+    for z, r in region_of.items():
         by_region[r].add(z)
     arrivals: dict[str, dict[str, float]] = {s: defaultdict(float) for s in model.services}
-    order = _order(model)
     for t in model.traffic:
         reps = model.services[t.entry].replicas
         clients = t.from_ or {None: 1.0}
@@ -61,7 +54,7 @@ def zone_loads(model: Topology) -> dict[str, dict[str, float]]:
             within = by_region.get(region) if region is not None else None
             for z, f in _spread(reps, within).items():
                 arrivals[t.entry][z] += t.rate_per_s * share * f
-    for name in order:
+    for name in reversed(dependency_order(model)):  # callers first
         svc = model.services[name]
         total = sum(arrivals[name].values())
         if total <= 0:
@@ -74,36 +67,17 @@ def zone_loads(model: Topology) -> dict[str, dict[str, float]]:
                 if loc == "zone" and z in callee.replicas:
                     within = {z}
                 elif loc in ("zone", "region"):
-                    within = by_region[where[z][0]] if z in where else None
+                    within = by_region[region_of[z]] if z in region_of else None
                 for k, f in _spread(callee.replicas, within).items():
                     arrivals[call.service][k] += rate * f
     return {name: dict(got) for name, got in arrivals.items()}
-
-
-def _order(model: Topology) -> list[str]:
-    """Services callers first (the call graph is acyclic: validation refuses cycles)."""
-    seen: list[str] = []
-    marks: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in marks:
-            return
-        marks.add(name)
-        for other, svc in model.services.items():
-            if any(c.service == name for c in svc.calls):
-                visit(other)
-        seen.append(name)
-
-    for name in model.services:
-        visit(name)
-    return seen
 
 
 def _holding(model: Topology) -> dict[str, float]:
     """Each service's mean time per request with no waiting: its service time and its
     calls' (in turn)."""
     out: dict[str, float] = {}
-    for name in reversed(_order(model)):  # callees first
+    for name in dependency_order(model):  # callees first
         svc = model.services[name]
         own = svc.service_time.mean if svc.service_time is not None else 0.0
         out[name] = own + sum(out[c.service] for c in svc.calls)
