@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -214,11 +215,11 @@ def _backoff(spec, k: int, prev: np.ndarray, u: np.ndarray) -> np.ndarray:
 def call_result(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, memo: dict) -> CallResult:
     """Every virtual call's attempts, retries and backoffs, then the breaker."""
     noroute, p_dead, rtt = route
-    hold, jout = job[0], job[1]
+    hold, jout = job.hold, job.out
     callee = fm.services[edge.callee]
     ct = callee.connect_timeout
     if p_dead > 0.0 and callee.policy in ("least_outstanding", "power_of_two"):
-        p_dead = load_aware_dead_share(p_dead, q, job[3] + float(q.wait.mean()), ct, callee.policy)
+        p_dead = load_aware_dead_share(p_dead, q, job.mean + float(q.wait.mean()), ct, callee.policy)
         route = (noroute, p_dead, rtt)
     if edge.retries == 0:  # one attempt: its outcome and latency are the call's
         o, t = _attempt(fm, edge, 0, route, q, hold, jout, ct)
@@ -342,9 +343,9 @@ def _branches(fm: FlowModel, edge: EdgeModel, route, q: Queue, job, ct: float) -
     callee = fm.services[edge.callee]
     e = callee.err_rate
     if e:  # the job had no application error, or had one (right after its service time)
-        kinds = [(1.0 - e, job[6][perm], job[5][perm]), (e, _ERRORS, callee.service[perm])]
+        kinds = [(1.0 - e, job.clean_out[perm], job.clean_hold[perm]), (e, _ERRORS, callee.service[perm])]
     else:
-        kinds = [(1.0, job[1][perm], job[0][perm])]
+        kinds = [(1.0, job.out[perm], job.hold[perm])]
     reach = 1.0 - noroute
     alive = reach * (1.0 - p_dead)
     served = alive * (1.0 - q.shed)
@@ -401,7 +402,19 @@ def _breaker(fm: FlowModel, edge: EdgeModel, r: CallResult, memo: dict) -> None:
     r.breaker_open = True
 
 
-def job_of(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult], call_keys: list):
+class Job(NamedTuple):
+    """What a service does with each virtual request (see :func:`job_of`)."""
+
+    hold: np.ndarray  # holding time
+    out: np.ndarray  # outcome
+    reach: list  # share of requests that reach each call group
+    mean: float  # the holding time's mean and variance, for the queue
+    var: float
+    clean_hold: np.ndarray  # hold and out had no request failed with an application error
+    clean_out: np.ndarray
+
+
+def job_of(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult], call_keys: list) -> Job:
     """Holding time and outcome of each virtual request served by ``s``, the share of
     them that reach each call group (a failed required call stops the request), the
     holding time's mean and variance, and the same holding times and outcomes had no
@@ -439,11 +452,11 @@ def job_of(fm: FlowModel, s: ServiceModel, calls: dict[str, CallResult], call_ke
     mean = s.service_mean + (1.0 - e) * float(calls_t.mean())
     var = s.service_var + (1.0 - e) * float(calls_t.var())
     if not e:
-        return hold, out, reach, mean, var, hold, out
+        return Job(hold, out, reach, mean, var, hold, out)
     failed = _errors(fm, s)
     drawn_out = np.where(failed, ERROR, out).astype(OUT, copy=False)
     drawn_hold = np.where(failed, s.service, hold)
-    return drawn_hold, drawn_out, [r * (1.0 - e) for r in reach], mean, var, hold, out
+    return Job(drawn_hold, drawn_out, [r * (1.0 - e) for r in reach], mean, var, hold, out)
 
 
 _SUCCESSES = np.full(M, SUCCESS, dtype=OUT)

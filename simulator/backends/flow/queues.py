@@ -59,7 +59,7 @@ def service_queue(
         return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
     lam_alive = lam * alive / in_rot
     lam_r = lam_alive / alive
-    mean_h = job[3]
+    mean_h = job.mean
     c = s.workers
     if mean_h <= 0.0:
         return Queue(in_rot, alive, np.zeros(M), 0.0, 0.0, 0.0)
@@ -93,7 +93,7 @@ def service_queue(
         rho = lam_r * mean_h / c
         if rho >= 0.999:
             return Queue(in_rot, alive, np.zeros(M), 0.0, alive * c, 0.0, True, lam_alive, capacity)
-        scv = job[4] / mean_h**2
+        scv = job.var / mean_h**2
         servers, lam_q, ca2 = c, lam_r, 1.0  # random routing: each replica an M/G/c
         if s.policy in ("least_outstanding", "power_of_two"):
             servers, lam_q = alive * c, lam_alive  # join-the-shortest-queue: nearly one pooled queue

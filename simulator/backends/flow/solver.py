@@ -151,7 +151,7 @@ def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.n
         if q is not None:
             admitted = (q.alive / q.in_rotation if q.in_rotation else 0.0) * (1.0 - q.shed)
         served = lam[si] * admitted
-        reach = jobs[si][2] if si in jobs else [1.0] * len(s.groups)
+        reach = jobs[si].reach if si in jobs else [1.0] * len(s.groups)
         for g, group in enumerate(s.groups):
             for e in group:
                 n = served * reach[g]
