@@ -51,11 +51,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator.errors import ModelError, SimulatorError
+from simulator.graph import dependency_order
 from simulator.units import UnitError, format_duration, parse_bytes, parse_duration
 
 __all__ = [
     "Budget", "RunTooLarge", "MAX_TIME_S", "MAX_COMPONENTS", "available_memory", "estimate", "check",
     "check_all", "check_model", "limits", "format_bytes", "memory_guard",
+    "estimate_requests",
 ]
 
 #: Default ``max_time``: a run estimated longer is refused unless the limit is raised.
@@ -135,17 +137,27 @@ def _events(plan: Any) -> float:
 
 
 def _visits(top: Any, entry: str) -> dict[str, float]:
-    """Calls each service receives per request at ``entry`` (retries not counted)."""
-    visits: dict[str, float] = {}
-
-    def walk(service: str, weight: float, depth: int) -> None:
-        visits[service] = visits.get(service, 0.0) + weight
-        if depth < 50:
+    """Calls each service receives per request at ``entry`` (retries not counted),
+    passed down the call graph callers first (linear in its size, however it fans out)."""
+    visits = {entry: 1.0}
+    for service in reversed(dependency_order(top)):  # callers first
+        weight = visits.get(service, 0.0)
+        if weight:
             for call in top.services[service].calls:
-                walk(call.service, weight, depth + 1)
-
-    walk(entry, 1.0, 0)
+                visits[call.service] = visits.get(call.service, 0.0) + weight
     return visits
+
+
+def estimate_requests(plan: Any, replications: int) -> float:
+    """Roughly how many requests (attempts at every service) a ``requests`` run simulates."""
+    from simulator.backends.requests.traffic import RateFunction
+
+    top = plan.topology
+    total = 0.0
+    for spec in top.traffic:
+        rate = RateFunction(spec).mean_rate(0.0, plan.end_s)
+        total += rate * plan.end_s * sum(_visits(top, spec.entry).values())
+    return total * replications
 
 
 def _overloaded(plan: Any) -> float:
@@ -186,8 +198,6 @@ def _flow_cells(plan: Any) -> float:
 def estimate(plan: Any, backend: str, replications: int, slots: int = 1) -> Budget:
     """Estimated peak memory and wall time of ``replications`` of ``plan`` on ``backend``
     with ``slots`` workers (memory: every worker's share plus the records kept)."""
-    from simulator.analysis.runner import estimate_requests
-
     n, slots = int(replications), max(1, int(slots))
     events = _events(plan)
     scopes = len(plan.services) + 1

@@ -12,12 +12,11 @@ from typing import Any
 
 from simulator._version import __version__
 from simulator.analysis import budget
-from simulator.analysis.budget import RunTooLarge
+from simulator.analysis.budget import RunTooLarge, estimate_requests
 from simulator.analysis.cost import cost_model
 from simulator.analysis.executors import EXECUTORS, Progress, check_executor, run_jobs
 from simulator.analysis.executors import slots as worker_slots
 from simulator.backends.flow.support import unrepresented
-from simulator.backends.requests.traffic import RateFunction
 from simulator.engine import fast
 from simulator.engine.plan import SYSTEM, Plan, compile_plan, unfailing_scopes
 from simulator.engine.replication import ReplicationRecord
@@ -62,23 +61,6 @@ def _slo_targets(model: Topology) -> dict[str, dict[str, Any]]:
         if svc.slo is not None:
             targets[name] = _targets(svc.slo)
     return targets
-
-
-def estimate_requests(plan: Plan, replications: int) -> float:
-    """Roughly how many requests (attempts at every service) a ``requests`` run simulates."""
-    top = plan.topology
-    hops: dict[str, float] = {}
-
-    def fan_out(service: str) -> float:  # calls made per request served, recursively
-        if service not in hops:
-            hops[service] = sum(1.0 + fan_out(c.service) for c in top.services[service].calls)
-        return hops[service]
-
-    total = 0.0
-    for spec in top.traffic:
-        rate = RateFunction(spec).mean_rate(0.0, plan.end_s)
-        total += rate * plan.end_s * (1.0 + fan_out(spec.entry))
-    return total * replications
 
 
 def backend_notes(model: Topology, backend: str, horizon_s: float = 0.0) -> tuple[str, ...]:
@@ -201,9 +183,8 @@ def run(
     """
     check_executor(executor, scheduler, client)
     plan, chosen, seed, n = prepare(model, replications, seed, horizon, warmup, backend, max_requests, timeline,
-                                    max_memory=max_memory, max_time=max_time, slots=worker_slots(executor, workers, client))
-    if on_estimate is not None:
-        on_estimate(budget.estimate(plan, chosen, n, worker_slots(executor, workers, client)))
+                                    max_memory=max_memory, max_time=max_time, slots=worker_slots(executor, workers, client),
+                                    on_estimate=on_estimate)
     start = time.perf_counter()
     with budget.memory_guard(model.source or model.name):
         (records,) = run_jobs([(plan, chosen, seed, n)], executor, workers=workers, client=client,
@@ -215,14 +196,15 @@ def prepare(
     model: Topology, replications: int | None = None, seed: int | None = None, horizon: float | str | None = None,
     warmup: float | str | None = None, backend: str = "auto", max_requests: float | None = MAX_REQUESTS,
     timeline: float | str | None = None, *, max_memory: float | str | None = "auto",
-    max_time: float | str | None = "auto", slots: int = 1,
+    max_time: float | str | None = "auto", slots: int = 1, on_estimate: Callable[[budget.Budget], None] | None = None,
 ) -> tuple[Plan, str, int, int]:
-    """Check the run's options and compile the plan: ``(plan, backend, seed, replications)``.
+    """Check the run's options and compile the plan: ``(plan, backend, seed, replications)``;
+    the run's estimate goes to ``on_estimate``.
 
     A refusal names the model's file, as every error about the input does."""
     try:
         return _prepare(model, replications, seed, horizon, warmup, backend, max_requests, timeline,
-                        max_memory, max_time, slots)
+                        max_memory, max_time, slots, on_estimate)
     except ModelError as exc:
         if exc.file is None and model.source:
             raise exc.with_file(model.source) from None
@@ -233,6 +215,7 @@ def _prepare(
     model: Topology, replications: int | None, seed: int | None, horizon: float | str | None,
     warmup: float | str | None, backend: str, max_requests: float | None, timeline: float | str | None,
     max_memory: float | str | None, max_time: float | str | None, slots: int,
+    on_estimate: Callable[[budget.Budget], None] | None,
 ) -> tuple[Plan, str, int, int]:
     n = model.replications if replications is None else int(replications)
     if n < 1:
@@ -262,7 +245,10 @@ def _prepare(
                 f"(limit {max_requests:.3g}){why}; shorten --horizon, lower --replications, "
                 "or pass --max-requests to allow it"
             )
-    budget.check(budget.estimate(plan, chosen, n, slots), model.source or model.name, memory_limit, time_limit)
+    estimate = budget.estimate(plan, chosen, n, slots)
+    budget.check(estimate, model.source or model.name, memory_limit, time_limit)
+    if on_estimate is not None:
+        on_estimate(estimate)
     return plan, chosen, seed, n
 
 

@@ -152,13 +152,14 @@ def sweep(
                 raise ModelError(why, ("sweep", path.strip()), model.source)
     base_doc = model.model_dump(mode="json", by_alias=True, exclude={"sweep"})
     models = [_variant_model(base_doc, name, settings, model.source) for name, settings in named]
+    estimates: list[budget.Budget] = []  # each variant's, checked alone by prepare, then together
+    slots = worker_slots(executor, workers, client)
     prepared = [prepare(m, replications, seed, horizon, warmup, backend, max_requests, max_memory=max_memory,
-                        max_time=max_time) for m in models]
+                        max_time=max_time, slots=slots, on_estimate=estimates.append) for m in models]
     if len({(s, n) for _, _, s, n in prepared}) > 1:  # the pairing below needs it whatever changed them
         raise ModelError("the variants would run different replications or seeds; they cannot be paired",
                          ("sweep",), model.source)
-    budget.check_all([budget.estimate(p, b, n, worker_slots(executor, workers, client)) for p, b, _, n in prepared],
-                     model.source or model.name, *budget.limits(max_memory, max_time))
+    budget.check_all(estimates, model.source or model.name, *budget.limits(max_memory, max_time))
     if progress is True:
         progress = _stderr_progress()
     start = time.perf_counter()
