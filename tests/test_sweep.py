@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -100,6 +100,9 @@ def test_paired_interval_is_narrower_than_independent(seed, k):
     doc["providers"]["aws"]["regions"]["r1"]["failure"] = {"mtbf": "2y", "mttr": "6h"}
     res = simulator.sweep(simulator.from_dict(doc), {"services.api.replicas.z2": [1, k]}, replications=40, executor="serial")
     d = res.differences()[0]["availability"]
+    # a draw where the extra replica never mattered (every replication differs by 0) has
+    # no spread to pair: its interval is the independent one by design (tested apart)
+    assume("note" not in d)
     paired = d["ci95"][1] - d["ci95"][0]
     independent = d["independent_ci95"][1] - d["independent_ci95"][0]
     assert paired < independent
@@ -113,6 +116,20 @@ def test_paired_difference_arithmetic():
     assert d["difference"] == pytest.approx(1.0)
     assert d["ci95"] == pytest.approx([1.0, 1.0])
     assert d["independent_ci95"][0] < 0.9
+
+
+def test_constant_differences_between_different_systems_get_the_independent_interval():
+    """Every replication differs by the same amount, but the variants differ in what the
+    system stands on: the replications show no spread, so the paired interval is the
+    independent runs' one (with a note), not a point."""
+    noise = np.random.default_rng(1).normal(size=40)
+    d = paired_difference(noise, noise.copy(), same_history=False)
+    assert d["difference"] == 0.0
+    assert d["ci95"] == d["independent_ci95"]
+    assert d["ci95"][0] < 0.0 < d["ci95"][1]
+    assert "same amount" in d["note"]
+    shared = paired_difference(noise, noise.copy(), same_history=True)  # the same system: exact
+    assert shared["ci95"] == [0.0, 0.0]
 
 
 def test_pareto_front():
