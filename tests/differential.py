@@ -158,6 +158,49 @@ def generate(k: int) -> dict:
     }
 
 
+def churn(replications: int = 32) -> dict:
+    """The churn case: a three-service chain shaped like the bundled shop (web -> api ->
+    db, two zones, health checks every 5 s, least_outstanding, web -> api with one
+    retry), replicas failing every 1.5-6 h and repaired in 5-10 min, zones every 12 h,
+    150 requests/s, hours after a 5 min warm-up."""
+    lb = {"policy": "least_outstanding", "health_check": {"interval": "5s", "unhealthy_after": 2}}
+    zone = {"failure": {"mtbf": "12h", "mttr": "10m"}}
+    return {
+        "name": "churn",
+        "seed": 13,
+        "horizon": "1h",
+        "warmup": "5m",
+        "replications": replications,
+        "providers": {"aws": {"regions": {"r1": {"zones": {"a": zone, "b": zone}}}}},
+        "services": {
+            "web": {
+                "replicas": {"a": 2, "b": 2},
+                "workers": 16,
+                "service_time": {"lognormal": {"median": "5ms", "p99": "30ms"}},
+                "failure": {"mtbf": "6h", "mttr": "5m"},
+                "load_balancer": lb,
+                "calls": [{"service": "api", "timeout": "500ms", "retries": 1}],
+            },
+            "api": {
+                "replicas": {"a": 2, "b": 2},
+                "workers": 8,
+                "service_time": {"gamma": {"shape": 2, "mean": "25ms"}},
+                "failure": {"mtbf": "3h", "mttr": "10m"},
+                "load_balancer": lb,
+                "calls": [{"service": "db", "timeout": "200ms"}],
+            },
+            "db": {
+                "replicas": {"a": 1, "b": 1},
+                "workers": 32,
+                "service_time": {"exponential": "4ms"},
+                "failure": {"mtbf": "90m", "mttr": "5m"},
+                "load_balancer": lb,
+            },
+        },
+        "traffic": [{"entry": "web", "rate": "150/s"}],
+    }
+
+
 @dataclass(frozen=True)
 class Disagreement:
     figure: str

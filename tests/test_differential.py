@@ -13,7 +13,7 @@ move a figure that sits on a tolerance).
 from __future__ import annotations
 
 import pytest
-from differential import KNOWN, check, generate
+from differential import KNOWN, check, churn, compare, generate
 
 import simulator
 from simulator.analysis.runner import FLOW_ABOVE_S, backend_notes, choose_backend
@@ -48,3 +48,13 @@ def test_backends_agree_on_generated_topologies(k):
 @pytest.mark.parametrize("k", range(DEFAULT, DEFAULT + MARKED))
 def test_backends_agree_on_more_generated_topologies(k):
     _verify(k)
+
+
+@pytest.mark.differential
+def test_backends_agree_under_churn():
+    """Replicas and zones failing every few hours under steady traffic: the same
+    outcome shares, retries, latency and request availability from both."""
+    model = simulator.Topology.model_validate(churn(replications=8))
+    runs = {b: simulator.run(model, backend=b, max_requests=None) for b in ("requests", "flow")}
+    got = compare(runs["requests"], runs["flow"])
+    assert not got, "; ".join(str(d) for d in got)

@@ -26,7 +26,7 @@ import numpy as np
 
 from simulator.backends.flow.model import SCALARS, FlowModel, pool_key
 from simulator.backends.flow.rotation import replica_changes
-from simulator.backends.flow.solver import Solution, solve
+from simulator.backends.flow.solver import BACKLOG_STEP_S, Solution, solve
 from simulator.backends.flow.totals import Totals
 from simulator.backends.requests.traffic import RateFunction, flash_schedule
 from simulator.engine import fast
@@ -393,7 +393,7 @@ class _Replay:
                 self._weigh((state, rates), self._in_window(t, b) * per_s, self._in_window(t, b))
                 self._on_timeline(self.solution(state, rates), t, b, per_s)
                 return
-            dt = min(1.0, b - t)
+            dt = min(BACKLOG_STEP_S, b - t)
             waits = {}
             for s, (q, holders) in self.backlog.items():
                 alive = max(self._alive(state, s), 1)

@@ -42,6 +42,7 @@ class Queue:
     capacity: float = 0.0
     p_wait: float | None = None  # the exact probability of waiting, when the formula gives it
     wait_if: np.ndarray | None = None  # then: M waiting-time samples of an attempt that waits
+    backlogged: bool = False  # a fluid backlog is draining: its share is served at capacity
 
 
 NO_WAIT = np.zeros(M)
@@ -88,6 +89,7 @@ def service_queue(
             False,
             lam_alive * share,
             capacity * share,
+            backlogged=True,
         )
     if s.limit is None:
         rho = lam_r * mean_h / c
@@ -126,11 +128,14 @@ def service_queue(
     # the policy joins the shortest queue, else each replica's own M/M/c/K's
     pooled = max(int(round(alive)), 1)
     shed, unit = _mmck_waits(fm, s, pooled * c, pooled * s.limit, round(lam_alive * mean_h, 4))
+    # the M/M/c/K waits, scaled by the Allen-Cunneen factor as the unlimited queue's
+    scv = job.var / mean_h**2
     if pooled > 1 and s.policy not in ("least_outstanding", "power_of_two"):
         unit = _mmck_waits(fm, s, c, s.limit, round(lam_r * mean_h, 4))[1]
-        w = unit * (mean_h / c)
+        ca2 = 1.0 / alive if s.policy == "round_robin" else 1.0
+        w = unit * (mean_h / c) * (ca2 + scv) / 2.0
     else:
-        w = unit * (mean_h / (pooled * c))
+        w = unit * (mean_h / (pooled * c)) * (1.0 + scv) / 2.0
     busy = alive * lam_r * (1 - shed) * mean_h
     return Queue(
         in_rot, alive, w, shed, busy, lam_alive * (1 - shed) * float(w.mean()), False, lam_alive, capacity

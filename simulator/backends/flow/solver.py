@@ -151,6 +151,13 @@ def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.n
         if q is not None:
             admitted = (q.alive / q.in_rotation if q.in_rotation else 0.0) * (1.0 - q.shed)
         served = lam[si] * admitted
+        if q is not None and (q.overloaded or q.backlogged) and q.in_rotation:
+            # saturated or draining: its workers pass on what they finish, not what
+            # arrives (the rest piles up in its own queue, the fluid backlog); a
+            # draining backlog (q.waiting requests) passes on no more than it holds
+            alive = lam[si] * q.alive / q.in_rotation
+            out = min(q.capacity, q.arrival_alive + q.waiting / BACKLOG_STEP_S) if q.backlogged else q.capacity
+            served = (alive - q.arrival_alive + out) * (1.0 - q.shed)
         reach = jobs[si].reach if si in jobs else [1.0] * len(s.groups)
         for g, group in enumerate(s.groups):
             for e in group:
@@ -161,6 +168,7 @@ def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.n
     return np.array(lam), edge_calls
 
 
+BACKLOG_STEP_S = 1.0  # the fluid backlog is stepped a second at a time
 _LAM_STEP = math.log(1.005)  # arrival rates within 0.5 % (of the failure-free rate) share a queue solution
 _MEMO_LIMIT = 12000
 
@@ -286,10 +294,11 @@ def _failure_free(fm: FlowModel, entry_rates: tuple) -> tuple[np.ndarray, dict]:
 class _Guess:
     """What :func:`_rates` reads of a queue or a call, before they are solved."""
 
-    __slots__ = ("alive", "in_rotation", "shed", "mean_attempts")
+    __slots__ = ("alive", "in_rotation", "shed", "mean_attempts", "overloaded", "backlogged")
 
     def __init__(self, alive: int = 1, in_rotation: int = 1, attempts: float = 1.0) -> None:
         self.alive, self.in_rotation, self.shed, self.mean_attempts = alive, in_rotation, 0.0, attempts
+        self.overloaded = self.backlogged = False
 
 
 def _guess(fm: FlowModel, state: tuple, entry_rates: tuple, routes: dict) -> tuple[np.ndarray, dict]:
