@@ -45,6 +45,8 @@ class Queue:
     backlogged: bool = False  # a fluid backlog is draining: its share is served at capacity
 
 
+#: A limited queue full this often waits as M/M/c/K does (see :func:`service_queue`).
+FULL_SHARE = 0.01
 NO_WAIT = np.zeros(M)
 NO_WAIT.flags.writeable = False
 
@@ -129,13 +131,18 @@ def service_queue(
     pooled = max(int(round(alive)), 1)
     shed, unit = _mmck_waits(fm, s, pooled * c, pooled * s.limit, round(lam_alive * mean_h, 4))
     # the M/M/c/K waits, scaled by the Allen-Cunneen factor as the unlimited queue's
+    # while the limit is seldom reached; a queue often full waits for the requests the
+    # limit lets in ahead, whatever their variability (the factor fades out by FULL_SHARE)
     scv = job.var / mean_h**2
+    ca2 = 1.0 / alive if s.policy == "round_robin" and pooled > 1 else 1.0
     if pooled > 1 and s.policy not in ("least_outstanding", "power_of_two"):
         unit = _mmck_waits(fm, s, c, s.limit, round(lam_r * mean_h, 4))[1]
-        ca2 = 1.0 / alive if s.policy == "round_robin" else 1.0
-        w = unit * (mean_h / c) * (ca2 + scv) / 2.0
+        w = unit * (mean_h / c)
     else:
-        w = unit * (mean_h / (pooled * c)) * (1.0 + scv) / 2.0
+        ca2 = 1.0
+        w = unit * (mean_h / (pooled * c))
+    limited = min(shed / FULL_SHARE, 1.0)
+    w = w * ((1.0 - limited) * (ca2 + scv) / 2.0 + limited)
     busy = alive * lam_r * (1 - shed) * mean_h
     return Queue(
         in_rot, alive, w, shed, busy, lam_alive * (1 - shed) * float(w.mean()), False, lam_alive, capacity
