@@ -238,8 +238,9 @@ def _prepare(
         size = estimate_requests(plan, n)
         if size > max_requests:
             why = ""
-            if backend == "auto" and plan.horizon_s > FLOW_ABOVE_S and unrepresented(model):
-                why = f" (auto keeps every request: {unrepresented(model)[0]}; --backend flow runs it approximately)"
+            reasons = unrepresented(model) if backend == "auto" and plan.horizon_s > FLOW_ABOVE_S else ()
+            if reasons:
+                why = f" (auto keeps every request: {reasons[0]}; --backend flow runs it approximately)"
             raise RunTooLarge(
                 f"{model.source or model.name}: this run would simulate about {size:.3g} requests "
                 f"(limit {max_requests:.3g}){why}; shorten --horizon, lower --replications, "

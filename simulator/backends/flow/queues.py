@@ -134,12 +134,13 @@ def service_queue(
     # while the limit is seldom reached; a queue often full waits for the requests the
     # limit lets in ahead, whatever their variability (the factor fades out by FULL_SHARE)
     scv = job.var / mean_h**2
-    ca2 = 1.0 / alive if s.policy == "round_robin" and pooled > 1 else 1.0
+    ca2 = 1.0
     if pooled > 1 and s.policy not in ("least_outstanding", "power_of_two"):
         unit = _mmck_waits(fm, s, c, s.limit, round(lam_r * mean_h, 4))[1]
         w = unit * (mean_h / c)
+        if s.policy == "round_robin":
+            ca2 = 1.0 / alive
     else:
-        ca2 = 1.0
         w = unit * (mean_h / (pooled * c))
     limited = min(shed / FULL_SHARE, 1.0)
     w = w * ((1.0 - limited) * (ca2 + scv) / 2.0 + limited)

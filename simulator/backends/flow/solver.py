@@ -157,7 +157,7 @@ def _rates(fm: FlowModel, entry_rates: tuple, queues, jobs, calls) -> tuple[np.n
             # draining backlog (q.waiting requests) passes on no more than it holds
             alive = lam[si] * q.alive / q.in_rotation
             out = min(q.capacity, q.arrival_alive + q.waiting / BACKLOG_STEP_S) if q.backlogged else q.capacity
-            served = (alive - q.arrival_alive + out) * (1.0 - q.shed)
+            served = alive - q.arrival_alive + out  # (such a queue sheds nothing)
         reach = jobs[si].reach if si in jobs else [1.0] * len(s.groups)
         for g, group in enumerate(s.groups):
             for e in group:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from simulator.backends.requests.traffic import RateFunction
 from simulator.graph import dependency_order
 from simulator.metrics.queueing import erlang_c
 from simulator.model.spec import Topology
@@ -105,13 +106,9 @@ def _mean_wait(c: int, rho: float, hold: float) -> float:
 
 
 def _peak(model: Topology) -> float:
-    """The largest multiple of the mean traffic: the diurnal peak (2r / (r + 1) of the
-    mean for a peak r times the trough) times the largest spike."""
-    out = 1.0
-    for t in model.traffic:
-        r = t.diurnal.peak_to_trough if t.diurnal is not None else 1.0
-        out = max(out, 2.0 * r / (r + 1.0) * max((s.multiplier for s in t.spikes), default=1.0))
-    return out
+    """The largest multiple of its mean rate any traffic entry reaches (diurnal peak
+    times the spikes then in force, as the arrival processes bound it)."""
+    return max((max(RateFunction(t).bounds) / t.rate_per_s for t in model.traffic), default=1.0)
 
 
 def _utilization(model: Topology, loads: dict, hold: dict, name: str) -> float:
@@ -159,7 +156,7 @@ def unrepresented(model: Topology) -> tuple[str, ...]:
         total = sum(rates.values())
         if total <= 0 or hold[name] <= 0:
             continue
-        mean_rho = total * hold[name] / (sum(svc.replicas.values()) * svc.workers)
+        mean_rho = _utilization(model, loads, hold, name)
         zone = max((z for z in rates if svc.replicas.get(z)), key=lambda z: rates[z] / svc.replicas[z])
         hot_rho = rates[zone] / svc.replicas[zone] * hold[name] / svc.workers
         if hot_rho <= mean_rho * (1 + 1e-9):
